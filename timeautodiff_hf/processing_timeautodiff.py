@@ -270,7 +270,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             )
         check_no_infinities(observed, name)
         kind = self.column_kinds.get(name) or self._infer_kind(name, series, observed)
-        column = {"name": name, "kind": kind, "dtype": str(series.dtype), "role": role}
+        column = {"name": name, "kind": kind, "dtype": str(series.dtype), "role": role,
+                  "missing_rate": float(series.isna().mean())}
         if kind == "continuous":
             values = to_float_array(observed, name)
             column.update(fit_quantile_scaler(values))

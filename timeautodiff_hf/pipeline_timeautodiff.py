@@ -1,0 +1,839 @@
+"""TimeAutoDiffPipeline: masked latent diffusion for generation, imputation, forecasting and what-if scenarios."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from .modeling_denoiser import TimeAutoDiffDenoiser
+from .modeling_vae import TimeAutoDiffVAE
+from .processing_timeautodiff import TimeAutoDiffProcessor
+from .table_io import read_table
+
+# Every component a TimeAutoDiff folder may name in its model_index.json. Anything else is refused before diffusers
+# imports it, so a tampered or foreign folder cannot make us import arbitrary modules.
+ALLOWED_COMPONENTS = {
+    "vae": {("timeautodiff_hf.modeling_vae", "TimeAutoDiffVAE"), ("timeautodiff_hf", "TimeAutoDiffVAE")},
+    "denoiser": {
+        ("timeautodiff_hf.modeling_denoiser", "TimeAutoDiffDenoiser"),
+        ("timeautodiff_hf", "TimeAutoDiffDenoiser"),
+    },
+    "processor": {
+        ("timeautodiff_hf.processing_timeautodiff", "TimeAutoDiffProcessor"),
+        ("timeautodiff_hf", "TimeAutoDiffProcessor"),
+    },
+    "scheduler": {
+        ("diffusers", name)
+        for name in (
+            "DDPMScheduler",
+            "DDIMScheduler",
+            "DPMSolverMultistepScheduler",
+            "EulerDiscreteScheduler",
+            "EulerAncestralDiscreteScheduler",
+            "UniPCMultistepScheduler",
+            "PNDMScheduler",
+            "DEISMultistepScheduler",
+            "HeunDiscreteScheduler",
+        )
+    },
+}
+OUTPUT_TYPES = ("pd", "np", "pt")
+MISSING_MODES = ("as_data", "none")
+
+
+@dataclass
+class TimeAutoDiffPipelineOutput(BaseOutput):
+    """
+    Args:
+        frames (`pd.DataFrame`, `np.ndarray` or `torch.Tensor`):
+            With `output_type="pd"`, a long DataFrame with the original columns, dtypes and categories (plus the
+            entity or `sequence_id` column, the time column, and `sample` when `num_samples > 1`). With `"np"`/`"pt"`,
+            model-space windows of shape `(num_samples * num_windows, sequence_length, num_columns)` (sample-major:
+            all windows of draw 0, then of draw 1, ...), with NaN where a generated cell is missing.
+        observed_mask (`np.ndarray` or `torch.Tensor`, *optional*):
+            For `"np"`/`"pt"`, which cells were given as conditions (1) rather than generated (0).
+    """
+
+    frames: Any
+    observed_mask: Any = None
+
+
+class TimeAutoDiffPipeline(DiffusionPipeline):
+    r"""
+    One masked latent-diffusion model for four tasks on heterogeneous time-series tables (TimeAutoDiff, 2406.16028).
+
+    Components:
+        vae ([`TimeAutoDiffVAE`]): compresses each time step's cells into a latent vector and back.
+        denoiser ([`TimeAutoDiffDenoiser`]): denoises the whole latent sequence given a masked condition.
+        scheduler ([`~diffusers.SchedulerMixin`]): `DDPMScheduler` by default; `DDIMScheduler` or
+            `DPMSolverMultistepScheduler` (`.from_config(pipe.scheduler.config)`) sample in fewer steps.
+        processor ([`TimeAutoDiffProcessor`]): the table schema, scalers and windowing.
+
+    Use `TimeAutoDiffPipeline.from_pretrained(path_or_repo_id)` to load (the generic `DiffusionPipeline` loader
+    cannot resolve our components from a Hub id).
+    """
+
+    model_cpu_offload_seq = "denoiser->vae"
+
+    def __init__(self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor):
+        super().__init__()
+        self.register_modules(vae=vae, denoiser=denoiser, scheduler=scheduler, processor=processor)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def download(cls, pretrained_model_name: str, **kwargs) -> str:
+        """Fetch a pipeline repository with `huggingface_hub.snapshot_download` (works online and from the cache)."""
+        from huggingface_hub import snapshot_download
+
+        allowed = ("cache_dir", "force_download", "local_files_only", "token", "revision", "proxies")
+        options = {key: kwargs[key] for key in allowed if kwargs.get(key) is not None}
+        return snapshot_download(pretrained_model_name, **options)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> TimeAutoDiffPipeline:
+        """
+        Load a saved pipeline from a local folder or a Hub repo id (online, or offline from the cache).
+
+        The folder's `model_index.json` is checked first: only TimeAutoDiff components and diffusers schedulers are
+        accepted, so loading an untrusted repository never imports other code. Weights are read from safetensors
+        and the processor from JSON.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): local folder or `"org/name"`.
+            kwargs: passed to `DiffusionPipeline.from_pretrained` (`revision`, `cache_dir`, `token`,
+                `local_files_only`, `dtype`, ...).
+        """
+        path = str(pretrained_model_name_or_path)
+        if os.path.isdir(path):
+            folder = path
+        else:
+            if os.path.exists(path) or path.count("/") > 1 or path.startswith((".", "/")):
+                raise ValueError(f"{path!r} is neither a local pipeline folder nor a Hub repo id ('org/name').")
+            folder = cls.download(path, **kwargs)
+        check_model_index(folder)
+        kwargs.pop("use_safetensors", None)
+        return super().from_pretrained(folder, use_safetensors=True, **kwargs)
+
+    # ------------------------------------------------------------------ the general masked call
+    @torch.no_grad()
+    def __call__(
+        self,
+        observed: Any = None,
+        mask: Any = None,
+        num_sequences: int | None = None,
+        sequence_length: int | None = None,
+        timestamps: Any = None,
+        start: Any = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 1.0,
+        num_samples: int = 1,
+        generator: torch.Generator | None = None,
+        output_type: str = "pd",
+        return_dict: bool = True,
+        missing: str = "as_data",
+        batch_size: int = 512,
+    ) -> TimeAutoDiffPipelineOutput | tuple:
+        r"""
+        Generate the target cells of time-series windows, given the observed ones.
+
+        Two ways to call it:
+
+        - **observed table**: `observed` is a long table with the fitted columns; the cells to generate are its NaN
+          cells, or those marked `True` in `mask`. Every other cell is a condition and is returned exactly.
+        - **from scratch**: `num_sequences` sequences of `sequence_length` steps (default: the training window;
+          longer requests are generated window by window, each continuing the previous one), with `timestamps`
+          (shared by all sequences, or one row per sequence) or `start` (one start, or one per sequence; default:
+          random starts within the training period).
+
+        Args:
+            observed (`pd.DataFrame`, `datasets.Dataset` or path, *optional*): the partially observed long table.
+            mask (`pd.DataFrame` or `np.ndarray` of booleans, *optional*): with `observed`, `True` for cells to
+                generate; same row count as `observed` and one column per fitted feature column (DataFrame columns
+                are matched by name). Defaults to the missing cells of `observed`.
+            num_sequences (`int`, *optional*): number of sequences to generate from scratch.
+            sequence_length (`int`, *optional*): steps per generated sequence; defaults to the training window.
+            timestamps (array-like, *optional*): timestamps of the generated steps.
+            start (timestamp or list, *optional*): first timestamp of each generated sequence.
+            num_inference_steps (`int`, *optional*, defaults to 50): denoising steps.
+            guidance_scale (`float`, *optional*, defaults to 1.0): classifier-free guidance weight; values above 1
+                push the sample towards the condition (needs a model trained with condition dropout).
+            num_samples (`int`, *optional*, defaults to 1): independent draws per condition, all returned.
+            generator (`torch.Generator`, *optional*): makes sampling deterministic.
+            output_type (`str`, *optional*, defaults to `"pd"`): `"pd"`, `"np"` or `"pt"`.
+            return_dict (`bool`, *optional*, defaults to `True`): return a `TimeAutoDiffPipelineOutput`.
+            missing (`str`, *optional*, defaults to `"as_data"`): for generated cells, `"as_data"` reproduces the
+                training data's missingness pattern (NaN cells at the learned rate); `"none"` returns complete data.
+            batch_size (`int`, *optional*, defaults to 512): windows denoised at once (bounds memory).
+
+        Returns:
+            [`TimeAutoDiffPipelineOutput`] or `(frames,)`.
+
+        Example:
+
+        ```py
+        >>> import torch
+        >>> from timeautodiff_hf import TimeAutoDiffPipeline
+        >>> pipe = TimeAutoDiffPipeline.from_pretrained("path/to/model")  # doctest: +SKIP
+        >>> frames = pipe(num_sequences=8, generator=torch.Generator().manual_seed(0)).frames  # doctest: +SKIP
+        ```
+        """
+        self.check_inputs(observed, mask, num_sequences, sequence_length, num_inference_steps, guidance_scale,
+                          num_samples, output_type, missing, batch_size)
+        window_length = self.processor.sequence_length
+        if observed is not None:
+            table = read_table(observed, argument_name="observed")
+            target_cells = self._target_cells(table, mask)
+            batch = self.processor.encode(table, stride=window_length, cover_all_rows=True)
+            cell_values, cell_mask = self.processor.encode_cells(table)
+            cell_mask = cell_mask * (1.0 - target_cells)
+            batch["observed_mask"] = gather_rows(cell_mask, batch["row_index"])
+            batch["values"] = gather_rows(cell_values, batch["row_index"]) * batch["observed_mask"]
+            values = self._denoise(batch, num_samples, num_inference_steps, guidance_scale, generator, batch_size)
+            if output_type != "pd":
+                return self._array_output(values, batch["observed_mask"], num_samples, output_type, return_dict)
+            frames = self._fill_table(table, target_cells, values, batch["row_index"], num_samples)
+            return TimeAutoDiffPipelineOutput(frames=frames) if return_dict else (frames,)
+
+        length = window_length if sequence_length is None else sequence_length
+        step_times = self._generation_timestamps(num_sequences, length, timestamps, start, generator)
+        num_columns = self.processor.num_columns
+        shape = (num_sequences, length, num_columns)
+        values, probabilities = self._generate_sequences(
+            np.zeros(shape), np.zeros(shape), step_times, num_samples, num_inference_steps, guidance_scale,
+            generator, batch_size,
+        )
+        observed_mask = np.ones_like(values)
+        if missing == "as_data":
+            observed_mask = self._draw_missingness(probabilities, generator)
+        if output_type != "pd":
+            return self._array_output(values * np.where(observed_mask > 0, 1.0, np.nan), np.zeros_like(values), 1,
+                                      output_type, return_dict)
+        sequence_ids = np.tile(np.arange(num_sequences), num_samples)
+        frames = self.processor.decode(
+            values, observed_mask=observed_mask, timestamps=np.tile(step_times, (num_samples, 1)),
+            sequence_ids=sequence_ids,
+        )
+        frames = self._postprocess_generated(frames, num_sequences, length, num_samples)
+        return TimeAutoDiffPipelineOutput(frames=frames) if return_dict else (frames,)
+
+    # ------------------------------------------------------------------ conveniences
+    def generate(
+        self,
+        num_sequences: int = 1,
+        metadata: Any = None,
+        sequence_length: int | None = None,
+        start: Any = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        missing: str = "as_data",
+        batch_size: int = 512,
+    ) -> pd.DataFrame:
+        """
+        Generate `num_sequences` synthetic sequences, unconditionally or following a metadata scenario.
+
+        Args:
+            num_sequences (`int`, *optional*, defaults to 1): number of sequences.
+            metadata (`pd.DataFrame`, *optional*): time-varying metadata for every step of the scenario: the
+                processor's metadata columns (no missing values) and, optionally, the time column. Every one of the
+                `num_sequences` draws follows this table, which is returned unchanged in its columns. Edit it to ask
+                "what if" questions (e.g. set `weathersit` to 3 for a rainy day).
+            sequence_length (`int`, *optional*): steps per sequence (unconditional only; with `metadata` the length
+                is the number of metadata rows). Longer than the training window is stitched window by window.
+            start (timestamp, *optional*): first timestamp (default: random within the training period, or the
+                metadata's time column).
+            num_inference_steps, guidance_scale, generator, missing, batch_size: as in `__call__`.
+
+        Returns:
+            `pd.DataFrame` with a `sequence_id` column, the time column and all feature columns.
+        """
+        if metadata is None:
+            return self(num_sequences=num_sequences, sequence_length=sequence_length, start=start,
+                        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, generator=generator,
+                        missing=missing, batch_size=batch_size).frames
+        check_count(num_sequences, "num_sequences")
+        scenario = self._check_metadata(read_table(metadata, argument_name="metadata"), "metadata")
+        if sequence_length is not None and sequence_length != len(scenario):
+            raise ValueError(
+                f"`sequence_length`={sequence_length} differs from the {len(scenario)} rows of `metadata`; "
+                "with metadata, the scenario's rows define the length (leave `sequence_length` unset)."
+            )
+        length = len(scenario)
+        if self.processor.time_column is not None and self.processor.time_column in scenario.columns:
+            internal = [self.processor.to_internal_time(value) for value in scenario[self.processor.time_column]]
+            step_times = np.tile(np.asarray(internal, dtype=_time_dtype(self.processor))[None], (num_sequences, 1))
+        else:
+            step_times = self._generation_timestamps(num_sequences, length, None, start, generator)
+        given_values, given_mask = self._metadata_cells(scenario)
+        values, probabilities = self._generate_sequences(
+            np.repeat(given_values[None], num_sequences, 0), np.repeat(given_mask[None], num_sequences, 0),
+            step_times, 1, num_inference_steps, guidance_scale, generator, batch_size,
+        )
+        observed_mask = np.ones_like(values)
+        if missing == "as_data":
+            observed_mask = np.maximum(self._draw_missingness(probabilities, generator), given_mask[None])
+        frames = self.processor.decode(values, observed_mask=observed_mask, timestamps=step_times,
+                                       sequence_ids=np.arange(num_sequences))
+        # The scenario's metadata cells are returned exactly as given (original values and dtypes).
+        for name in self.processor.column_names:
+            if name in self.processor.metadata_columns:
+                frames[name] = np.tile(scenario[name].to_numpy(), num_sequences)
+                frames[name] = frames[name].astype(scenario[name].dtype)
+        return self._postprocess_generated(frames, num_sequences, length, 1)
+
+    def impute(
+        self,
+        table: Any,
+        num_samples: int = 1,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        batch_size: int = 512,
+    ) -> pd.DataFrame:
+        """
+        Fill the missing cells of a long table; every observed cell is returned exactly as given.
+
+        Args:
+            table (`pd.DataFrame`, `datasets.Dataset` or path): rows in any order, several entities allowed.
+            num_samples (`int`, *optional*, defaults to 1): with more than one draw, the result stacks every draw
+                with a `sample` column (0..num_samples-1), and `result.attrs["point_estimate"]` holds the point
+                estimate (median of continuous draws, most frequent category) with the input's rows and columns.
+            num_inference_steps, guidance_scale, generator, batch_size: as in `__call__`.
+
+        Returns:
+            `pd.DataFrame` with the same index, rows and columns as `table` (times `num_samples`).
+        """
+        result = self(observed=table, num_samples=num_samples, num_inference_steps=num_inference_steps,
+                      guidance_scale=guidance_scale, generator=generator, batch_size=batch_size).frames
+        if num_samples > 1:
+            result.attrs["point_estimate"] = self.point_estimate(result)
+        return result
+
+    def forecast(
+        self,
+        history: Any,
+        horizon: int,
+        metadata_future: Any = None,
+        num_samples: int = 1,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        batch_size: int = 512,
+    ) -> pd.DataFrame:
+        """
+        Probabilistic forecast of the `horizon` steps after each entity's last timestamp.
+
+        Args:
+            history (`pd.DataFrame`, `datasets.Dataset` or path): the past, one or several entities; missing cells
+                are allowed.
+            horizon (`int`): number of future steps per entity. Longer than half the training window is forecast in
+                chunks, each conditioned on the previous one.
+            metadata_future (`pd.DataFrame`, *optional*): known future metadata (e.g. the weather forecast, holidays):
+                `horizon` rows per entity with every metadata column (and the entity/time columns; when the time
+                column is given it must equal the forecast timestamps).
+            num_samples (`int`, *optional*, defaults to 1): sample paths per entity (a `sample` column is added when
+                greater than 1).
+            num_inference_steps, guidance_scale, generator, batch_size: as in `__call__`.
+
+        Returns:
+            `pd.DataFrame` with `horizon` rows per entity (and sample), the entity and time columns continued.
+        """
+        check_count(horizon, "horizon")
+        check_count(num_samples, "num_samples")
+        table = read_table(history, argument_name="history")
+        processor = self.processor
+        cell_values, cell_mask = processor.encode_cells(table)
+        timestamps, entities = processor._parse_time_and_entities(table, fitting=False)
+        groups = [np.arange(len(table))] if entities is None else list(pd.Series(range(len(table))).groupby(
+            entities.to_numpy(), sort=False).indices.values())
+        histories, future_times, entity_ids = [], [], []
+        for rows in groups:
+            if timestamps is not None:
+                rows = rows[np.argsort(timestamps.to_numpy()[rows], kind="stable")]
+                last = timestamps.iloc[rows[-1]]
+            else:
+                last = len(rows) - 1
+            histories.append(rows)
+            future_times.append(processor.next_timestamps(last, horizon))
+            entity_ids.append(None if entities is None else entities.iloc[rows[0]])
+        future_values = np.zeros((len(groups), horizon, processor.num_columns))
+        future_mask = np.zeros_like(future_values)
+        if metadata_future is not None:
+            future_values, future_mask = self._future_metadata_cells(
+                read_table(metadata_future, argument_name="metadata_future"), entity_ids, future_times, horizon
+            )
+        context = processor.sequence_length
+        history_values = [cell_values[rows[-context:]] for rows in histories]
+        history_mask = [cell_mask[rows[-context:]] for rows in histories]
+        history_times = [
+            (timestamps.to_numpy()[rows[-context:]] if timestamps is not None else np.arange(len(rows))[-context:])
+            for rows in histories
+        ]
+        values, _ = self._continue_sequences(
+            history_values, history_mask, history_times, np.stack(future_times), future_values, future_mask,
+            num_samples, num_inference_steps, guidance_scale, generator, batch_size,
+        )
+        frames = processor.decode(
+            values,
+            timestamps=np.tile(np.stack(future_times), (num_samples, 1)),
+            entity_ids=entity_ids * num_samples if processor.entity_column else None,
+            sequence_ids=np.tile(np.arange(len(groups)), num_samples),
+        )
+        if metadata_future is not None:
+            given = read_table(metadata_future, argument_name="metadata_future")
+            for name in processor.metadata_columns:
+                if name in given.columns:
+                    frames[name] = frames[name].astype(given[name].dtype)
+        frames = frames.reset_index(drop=True)
+        if processor.time_column is None:
+            frames.insert(1, "step", np.tile(np.arange(1, horizon + 1), len(groups) * num_samples))
+        if num_samples > 1:
+            frames.insert(0, "sample", np.repeat(np.arange(num_samples), len(groups) * horizon))
+        return frames
+
+    @staticmethod
+    def point_estimate(samples: pd.DataFrame) -> pd.DataFrame:
+        """
+        Summarise stacked draws (a frame with a `sample` column) into one frame: median of numeric columns and most
+        frequent value of the others, cell by cell, keeping the first draw's rows, index and dtypes.
+        """
+        if "sample" not in samples.columns:
+            raise ValueError("`samples` must have a `sample` column (the output of a call with num_samples > 1).")
+        draws = [frame.drop(columns="sample") for _, frame in samples.groupby("sample", sort=True)]
+        first = draws[0].copy()
+        for name in first.columns:
+            stacked = np.stack([draw[name].to_numpy() for draw in draws])
+            if pd.api.types.is_numeric_dtype(first[name].dtype) and not pd.api.types.is_bool_dtype(first[name].dtype):
+                median = np.nanmedian(stacked.astype(float), axis=0)
+                if pd.api.types.is_integer_dtype(first[name].dtype):
+                    median = np.round(median)
+                first[name] = pd.Series(median, index=first.index).astype(first[name].dtype)
+            elif not pd.api.types.is_datetime64_any_dtype(first[name].dtype):
+                modes = pd.DataFrame(stacked.T).mode(axis=1, dropna=False)[0].to_numpy()
+                first[name] = pd.Series(modes, index=first.index).astype(first[name].dtype)
+        return first
+
+    # ------------------------------------------------------------------ validation
+    def check_inputs(self, observed, mask, num_sequences, sequence_length, num_inference_steps, guidance_scale,
+                     num_samples, output_type, missing, batch_size) -> None:
+        if (observed is None) == (num_sequences is None):
+            raise ValueError("Pass either `observed` (a table to complete) or `num_sequences` (to generate), not both.")
+        if mask is not None and observed is None:
+            raise ValueError("`mask` needs `observed`: it marks which cells of `observed` to generate.")
+        if num_sequences is not None:
+            check_count(num_sequences, "num_sequences")
+        if sequence_length is not None:
+            check_count(sequence_length, "sequence_length")
+        check_count(num_inference_steps, "num_inference_steps")
+        check_count(num_samples, "num_samples")
+        check_count(batch_size, "batch_size")
+        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
+            raise ValueError(f"`guidance_scale` must be a non-negative number, got {guidance_scale!r}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        if missing not in MISSING_MODES:
+            raise ValueError(f"`missing` must be one of {MISSING_MODES}, got {missing!r}.")
+
+    def _target_cells(self, table: pd.DataFrame, mask: Any) -> np.ndarray:
+        """`(num_rows, num_columns)` 1 for cells to generate: the given mask, else the missing cells."""
+        names = self.processor.column_names
+        if mask is None:
+            _, cell_mask = self.processor.encode_cells(table)
+            return 1.0 - cell_mask
+        if isinstance(mask, pd.DataFrame):
+            absent = [name for name in names if name not in mask.columns]
+            if absent or len(mask) != len(table):
+                raise ValueError(
+                    f"`mask` must have {len(table)} rows and the columns {names}; got {len(mask)} rows, missing {absent}."
+                )
+            array = mask[names].to_numpy()
+        else:
+            array = np.asarray(mask)
+            if array.shape != (len(table), len(names)):
+                raise ValueError(
+                    f"`mask` must have shape {(len(table), len(names))} (rows of `observed` x fitted columns {names}), "
+                    f"got {array.shape}."
+                )
+        if array.dtype != bool and not np.isin(array, [0, 1]).all():
+            raise ValueError("`mask` must hold booleans (True = generate this cell).")
+        return array.astype(np.float64)
+
+    def _check_metadata(self, table: pd.DataFrame, argument: str) -> pd.DataFrame:
+        processor = self.processor
+        if not processor.metadata_columns:
+            raise ValueError(
+                f"`{argument}` was given, but this model has no metadata columns; train with `metadata_columns` to "
+                "condition on them."
+            )
+        absent = [name for name in processor.metadata_columns if name not in table.columns]
+        if absent:
+            raise ValueError(f"`{argument}` lacks metadata columns {absent}; expected {processor.metadata_columns}.")
+        allowed = set(processor.metadata_columns) | {processor.time_column, processor.entity_column} - {None}
+        extra = [name for name in table.columns if name not in allowed]
+        if extra:
+            raise ValueError(
+                f"`{argument}` has columns {extra} that are not metadata; expected only {sorted(map(str, allowed))}."
+            )
+        if len(table) == 0:
+            raise ValueError(f"`{argument}` is empty.")
+        holes = [name for name in processor.metadata_columns if table[name].isna().any()]
+        if holes:
+            raise ValueError(
+                f"`{argument}` has missing values in {holes}; a scenario must give every metadata cell (fill them)."
+            )
+        return table.reset_index(drop=True)
+
+    def _metadata_cells(self, scenario: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded metadata cells of a scenario table: `(num_rows, num_columns)` values and mask."""
+        frame = scenario[self.processor.metadata_columns]
+        values, mask = self.processor.encode_cells(frame, require_columns=False)
+        unknown = [
+            name for name in self.processor.metadata_columns
+            if mask[:, self.processor.column_names.index(name)].min() < 1
+        ]
+        if unknown:
+            raise ValueError(f"Metadata columns {unknown} hold values the model cannot encode (unseen categories?).")
+        return values, mask
+
+    def _future_metadata_cells(self, table, entity_ids, future_times, horizon) -> tuple[np.ndarray, np.ndarray]:
+        processor = self.processor
+        table = self._check_metadata(table, "metadata_future")
+        values = np.zeros((len(entity_ids), horizon, processor.num_columns))
+        mask = np.zeros_like(values)
+        for index, entity in enumerate(entity_ids):
+            rows = table if entity is None or processor.entity_column not in table.columns else table[
+                table[processor.entity_column] == entity]
+            if processor.time_column is not None and processor.time_column in rows.columns:
+                rows = rows.sort_values(processor.time_column)
+            if len(rows) != horizon:
+                raise ValueError(
+                    f"`metadata_future` has {len(rows)} rows for entity {entity!r}, expected horizon={horizon}: one row "
+                    "per forecast step."
+                )
+            if processor.time_column is not None and processor.time_column in rows.columns:
+                given = np.asarray([processor.to_internal_time(v) for v in rows[processor.time_column]],
+                                   dtype=future_times[index].dtype)
+                if not np.array_equal(given, future_times[index]):
+                    raise ValueError(
+                        f"`metadata_future` timestamps for entity {entity!r} do not match the forecast horizon: expected "
+                        f"{pd.Series(future_times[index][:3]).tolist()}..., got {rows[processor.time_column].head(3).tolist()}..."
+                    )
+            values[index], mask[index] = self._metadata_cells(rows)
+        return values, mask
+
+    # ------------------------------------------------------------------ sampling core
+    def _denoise(self, batch: dict, num_samples, num_inference_steps, guidance_scale, generator, batch_size):
+        """Denoise windows (repeated `num_samples` times, sample-major); observed cells are copied back."""
+        values = np.tile(batch["values"], (num_samples, 1, 1))
+        mask = np.tile(batch["observed_mask"], (num_samples, 1, 1))
+        time_features = np.tile(batch["time_features"], (num_samples, 1, 1))
+        generated, _ = self._sample(values, mask, time_features, num_inference_steps, guidance_scale, generator,
+                                    batch_size)
+        return generated
+
+    @torch.no_grad()
+    def _sample(self, values, mask, time_features, num_inference_steps, guidance_scale, generator, batch_size):
+        """
+        Run the reverse diffusion for windows of length up to the model's training window or longer (attention and
+        GRUs accept any length). Returns model-space values with observed cells copied back, and the decoder's
+        probability that each cell is observed. Arrays are `(num_windows, length, num_columns)`.
+        """
+        device, dtype = self._execution_device, self.denoiser.dtype
+        num_windows, length, _ = values.shape
+        latent_dim = self.vae.config.latent_dim
+        scaling_factor = self.vae.config.scaling_factor
+        do_guidance = guidance_scale != 1.0
+        accepts_generator = "generator" in inspect.signature(self.scheduler.step).parameters
+        low, high = self._continuous_range()
+        outputs, probabilities = [], []
+        num_batches = (num_windows + batch_size - 1) // batch_size
+        with self.progress_bar(total=num_batches * num_inference_steps) as progress_bar:
+            for start in range(0, num_windows, batch_size):
+                stop = min(start + batch_size, num_windows)
+                condition_values = torch.as_tensor(values[start:stop], device=device, dtype=dtype)
+                condition_mask = torch.as_tensor(mask[start:stop], device=device, dtype=dtype)
+                features = torch.as_tensor(time_features[start:stop], device=device, dtype=dtype)
+                # 1. prepare latents
+                latents = randn_tensor((stop - start, length, latent_dim), generator=generator, device=device,
+                                       dtype=dtype)
+                self.scheduler.set_timesteps(num_inference_steps, device=device)
+                latents = latents * self.scheduler.init_noise_sigma
+                if do_guidance:
+                    features_in = torch.cat([features, features])
+                    values_in = torch.cat([condition_values, torch.zeros_like(condition_values)])
+                    mask_in = torch.cat([condition_mask, torch.zeros_like(condition_mask)])
+                else:
+                    features_in, values_in, mask_in = features, condition_values, condition_mask
+                # 2. denoising loop
+                for timestep in self.scheduler.timesteps:
+                    model_input = self.scheduler.scale_model_input(latents, timestep)
+                    if do_guidance:
+                        model_input = torch.cat([model_input, model_input])
+                    model_output = self.denoiser(model_input, timestep, features_in, values_in, mask_in).sample
+                    if do_guidance:
+                        conditional, unconditional = model_output.chunk(2)
+                        model_output = unconditional + guidance_scale * (conditional - unconditional)
+                    step_kwargs = {"generator": generator} if accepts_generator else {}
+                    latents = self.scheduler.step(model_output, timestep, latents, **step_kwargs).prev_sample
+                    progress_bar.update()
+                # 3. decode, keep continuous values inside the training range, copy observed cells back
+                decoded, observed_probability = self.vae.decode_to_values(latents / scaling_factor)
+                decoded = torch.minimum(torch.maximum(decoded, low.to(device, dtype)), high.to(device, dtype))
+                decoded = torch.where(condition_mask > 0, condition_values, decoded)
+                outputs.append(decoded.float().cpu().numpy())
+                probabilities.append(observed_probability.float().cpu().numpy())
+        return np.concatenate(outputs).astype(np.float64), np.concatenate(probabilities).astype(np.float64)
+
+    def _continuous_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-column bounds in model space: the training range for continuous columns, unbounded otherwise."""
+        low, high = [], []
+        for column in self.processor.columns:
+            if column["kind"] == "continuous":
+                low.append(column["scores"][0])
+                high.append(column["scores"][-1])
+            else:
+                low.append(-np.inf)
+                high.append(np.inf)
+        return torch.tensor(low), torch.tensor(high)
+
+    def _generate_sequences(self, given_values, given_mask, step_times, num_samples, num_inference_steps,
+                            guidance_scale, generator, batch_size):
+        """
+        Generate sequences of any length: the first window from scratch, then window by window, each continuing
+        the previous one with the forecast mask (half a window of overlapping context), so joins stay seamless.
+        """
+        window = self.processor.sequence_length
+        num_sequences, length, _ = given_values.shape
+        given_values = np.tile(given_values, (num_samples, 1, 1))
+        given_mask = np.tile(given_mask, (num_samples, 1, 1))
+        step_times = np.tile(step_times, (num_samples, 1))
+        first = min(length, window)
+        values, probabilities = self._sample(
+            given_values[:, :first], given_mask[:, :first], self._features(step_times[:, :first]),
+            num_inference_steps, guidance_scale, generator, batch_size,
+        )
+        if length > window:
+            rest_values, rest_probabilities = self._continue_sequences(
+                list(values), [np.ones_like(values[0])] * len(values), list(step_times[:, :first]),
+                step_times[:, first:], given_values[:, first:], given_mask[:, first:], 1, num_inference_steps,
+                guidance_scale, generator, batch_size,
+            )
+            values = np.concatenate([values, rest_values], axis=1)
+            probabilities = np.concatenate([probabilities, rest_probabilities], axis=1)
+        return values, probabilities
+
+    def _continue_sequences(self, history_values, history_mask, history_times, future_times, future_values,
+                            future_mask, num_samples, num_inference_steps, guidance_scale, generator, batch_size):
+        """
+        Extend each history by `future_times.shape[1]` steps, in chunks that fit the training window.
+
+        Each chunk keeps `context = min(history, window // 2)` steps of the latest history as observed cells and
+        generates up to `window - context` new steps (given future cells, e.g. known metadata, are conditions too).
+        Histories may differ in length; shorter ones are padded at the front with unobserved steps.
+        """
+        window = self.processor.sequence_length
+        num_series, horizon = future_times.shape
+        context = max(1, min(window // 2, min(len(values) for values in history_values)))
+        chunk = window - context
+        # Repeat per sample (sample-major) and keep the last `context` steps of each history.
+        num_columns = self.processor.num_columns
+        past_values = np.zeros((num_series, context, num_columns))
+        past_mask = np.zeros_like(past_values)
+        past_times = np.empty((num_series, context), dtype=future_times.dtype)
+        for index in range(num_series):
+            past_values[index] = history_values[index][-context:]
+            past_mask[index] = history_mask[index][-context:]
+            past_times[index] = history_times[index][-context:]
+        past_values, past_mask = np.tile(past_values, (num_samples, 1, 1)), np.tile(past_mask, (num_samples, 1, 1))
+        past_times = np.tile(past_times, (num_samples, 1))
+        future_times = np.tile(future_times, (num_samples, 1))
+        future_values = np.tile(future_values, (num_samples, 1, 1))
+        future_mask = np.tile(future_mask, (num_samples, 1, 1))
+        generated, generated_probability = [], []
+        for offset in range(0, horizon, chunk):
+            steps = min(chunk, horizon - offset)
+            window_values = np.concatenate([past_values, future_values[:, offset : offset + steps]], axis=1)
+            window_mask = np.concatenate([past_mask, future_mask[:, offset : offset + steps]], axis=1)
+            window_times = np.concatenate([past_times, future_times[:, offset : offset + steps]], axis=1)
+            values, probability = self._sample(
+                window_values * window_mask, window_mask, self._features(window_times), num_inference_steps,
+                guidance_scale, generator, batch_size,
+            )
+            generated.append(values[:, context:])
+            generated_probability.append(probability[:, context:])
+            past_values, past_times = values[:, -context:], window_times[:, -context:]
+            past_mask = np.ones_like(past_values)
+        return np.concatenate(generated, axis=1), np.concatenate(generated_probability, axis=1)
+
+    def _features(self, step_times: np.ndarray) -> np.ndarray:
+        return self.processor.time_features(step_times)
+
+    def _generation_timestamps(self, num_sequences, length, timestamps, start, generator) -> np.ndarray:
+        """`(num_sequences, length)` internal timestamps for sequences generated from scratch."""
+        processor = self.processor
+        if timestamps is not None and start is not None:
+            raise ValueError("Pass either `timestamps` or `start`, not both.")
+        if timestamps is not None:
+            array = np.asarray(timestamps)
+            if array.ndim == 1:
+                array = np.tile(array[None], (num_sequences, 1))
+            if array.shape != (num_sequences, length):
+                raise ValueError(
+                    f"`timestamps` must have {length} entries (or shape ({num_sequences}, {length})), got {array.shape}."
+                )
+            flat = [processor.to_internal_time(value) for value in array.reshape(-1)]
+            return np.asarray(flat, dtype=_time_dtype(processor)).reshape(num_sequences, length)
+        if start is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+            starts = processor.random_start_timestamps(num_sequences, np.random.default_rng(seed))
+        else:
+            starts = start if isinstance(start, (list, tuple, np.ndarray, pd.Series, pd.Index)) else [start] * num_sequences
+            if len(starts) != num_sequences:
+                raise ValueError(f"`start` must be one timestamp or {num_sequences} of them, got {len(starts)}.")
+            starts = [processor.to_internal_time(value) for value in starts]
+        if processor.time_info["kind"] == "index":
+            return np.tile(np.arange(length), (num_sequences, 1))
+        return np.stack([processor.step_timestamps(value, length) for value in starts])
+
+    def _draw_missingness(self, probabilities: np.ndarray, generator) -> np.ndarray:
+        """Draw which generated cells are observed from the decoder's probabilities (reproduces missingness)."""
+        uniform = torch.rand(probabilities.shape, generator=generator, dtype=torch.float64).numpy()
+        observed = (uniform < probabilities).astype(np.float64)
+        # Columns that were never missing in the training data are never generated as missing.
+        never_missing = [index for index, column in enumerate(self.processor.columns) if not column.get("missing_rate")]
+        observed[..., never_missing] = 1.0
+        return observed
+
+    # ------------------------------------------------------------------ outputs
+    def _array_output(self, values, observed_mask, num_samples, output_type, return_dict):
+        if output_type == "pt":
+            values, observed_mask = torch.from_numpy(values).float(), torch.from_numpy(np.asarray(observed_mask)).float()
+        if output_type == "np":
+            observed_mask = np.tile(observed_mask, (num_samples, 1, 1)) if num_samples > 1 else observed_mask
+        elif num_samples > 1:
+            observed_mask = observed_mask.repeat(num_samples, 1, 1)
+        if not return_dict:
+            return (values,)
+        return TimeAutoDiffPipelineOutput(frames=values, observed_mask=observed_mask)
+
+    def _fill_table(self, table, target_cells, values, row_index, num_samples) -> pd.DataFrame:
+        """Write generated cells into copies of the input table: observed cells and row order stay untouched."""
+        processor = self.processor
+        num_windows = row_index.shape[0]
+        flat_rows = row_index.reshape(-1)
+        frames = []
+        for sample in range(num_samples):
+            sample_values = values[sample * num_windows : (sample + 1) * num_windows].reshape(-1, processor.num_columns)
+            keep = flat_rows >= 0
+            rows, positions = np.unique(flat_rows[keep], return_index=True)
+            row_values = np.zeros((len(table), processor.num_columns))
+            row_values[rows] = sample_values[keep][positions]
+            result = table.copy()
+            for index, column in enumerate(processor.columns):
+                name = column["name"]
+                targets = target_cells[:, index] > 0
+                if not targets.any() or name not in result.columns:
+                    continue
+                generated = processor.decode_column(column, row_values[targets, index])
+                result[name] = merge_generated(result[name], targets, generated, column)
+            if num_samples > 1:
+                result.insert(0, "sample", sample)
+            frames.append(result)
+        return frames[0] if num_samples == 1 else pd.concat(frames)
+
+    def _postprocess_generated(self, frames, num_sequences, length, num_samples) -> pd.DataFrame:
+        """Static columns stay constant within a sequence; add `sample` for several draws."""
+        static = [self.processor.column_names[index] for index in self.processor.static_indices]
+        if static:
+            group = np.repeat(np.arange(num_sequences * num_samples), length)
+            for name in static:
+                first = frames[name].groupby(group).transform("first")
+                frames[name] = first.astype(frames[name].dtype)
+        frames = frames.reset_index(drop=True)
+        if num_samples > 1:
+            frames.insert(0, "sample", np.repeat(np.arange(num_samples), num_sequences * length))
+        return frames
+
+
+# ---------------------------------------------------------------------- helpers
+def check_count(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def gather_rows(cells: np.ndarray, row_index: np.ndarray) -> np.ndarray:
+    """Per-window copies of row cells; padding rows (-1) are zeros."""
+    gathered = cells[np.where(row_index >= 0, row_index, 0)]
+    gathered[row_index < 0] = 0.0
+    return gathered
+
+
+def merge_generated(original: pd.Series, targets: np.ndarray, generated: pd.Series, column: dict) -> pd.Series:
+    """Replace the target cells of `original` with `generated`, keeping every other cell's value bit for bit."""
+    if original.dtype == object or str(original.dtype) in ("str", "string", "category"):
+        merged = original.astype(object).to_numpy(copy=True)
+        merged[targets] = generated.astype(object).to_numpy()
+        series = pd.Series(merged, index=original.index)
+        if str(original.dtype) == "category":
+            return series.astype(pd.CategoricalDtype(sorted(set(original.dropna()) | set(generated.dropna()), key=str)))
+        return series.astype(original.dtype)
+    dtype = original.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_extension_array_dtype(dtype):
+        merged = original.to_numpy(copy=True)
+        merged[targets] = generated.to_numpy(dtype=np.int64)
+        return pd.Series(merged, index=original.index, dtype=dtype)
+    if pd.api.types.is_bool_dtype(dtype) and not pd.api.types.is_extension_array_dtype(dtype):
+        merged = original.to_numpy(copy=True)
+        merged[targets] = generated.to_numpy(dtype=bool)
+        return pd.Series(merged, index=original.index, dtype=dtype)
+    result = original.copy()
+    target_index = original.index[targets]
+    if pd.api.types.is_extension_array_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+        result.loc[target_index] = generated.to_numpy()
+        return result
+    merged = original.astype(object).to_numpy(copy=True)
+    merged[targets] = generated.to_numpy()
+    return pd.Series(merged, index=original.index)
+
+
+def _time_dtype(processor: TimeAutoDiffProcessor):
+    return "datetime64[ns]" if processor.time_info["kind"] == "datetime" else float
+
+
+def check_model_index(folder: str | os.PathLike) -> None:
+    """Refuse a folder whose `model_index.json` is missing, is not a TimeAutoDiff pipeline, or names other code."""
+    index_path = Path(folder) / "model_index.json"
+    if not index_path.is_file():
+        raise ValueError(f"{str(folder)!r} has no model_index.json: it is not a saved TimeAutoDiffPipeline.")
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{str(index_path)!r} is not valid JSON: {error}") from None
+    if index.get("_class_name") != "TimeAutoDiffPipeline":
+        raise ValueError(
+            f"{str(folder)!r} holds a {index.get('_class_name')!r} pipeline, not a TimeAutoDiffPipeline; "
+            "load it with the library it was made with."
+        )
+    for name, allowed in ALLOWED_COMPONENTS.items():
+        entry = index.get(name)
+        if not isinstance(entry, list) or len(entry) != 2 or tuple(entry) not in allowed:
+            raise ValueError(
+                f"model_index.json in {str(folder)!r} declares component {name!r} as {entry!r}; a TimeAutoDiff "
+                f"pipeline only accepts {sorted(map(list, allowed))}. Refusing to load (the folder may be tampered with)."
+            )
+        if not (Path(folder) / name).is_dir():
+            raise ValueError(f"{str(folder)!r} lacks the {name!r} component folder; the saved pipeline is incomplete.")
+    unknown = [key for key in index if not key.startswith("_") and key not in ALLOWED_COMPONENTS]
+    if unknown:
+        raise ValueError(f"model_index.json in {str(folder)!r} declares unexpected components {unknown}; refusing to load.")

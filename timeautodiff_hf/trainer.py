@@ -1,0 +1,705 @@
+"""Two-stage TimeAutoDiff training (VAE, then latent denoiser) through accelerate; used by the script and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import DDPMScheduler
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from .masking import sample_condition_mask
+from .modeling_denoiser import TimeAutoDiffDenoiser
+from .modeling_vae import TimeAutoDiffVAE
+from .pipeline_timeautodiff import TimeAutoDiffPipeline
+from .processing_timeautodiff import TimeAutoDiffProcessor
+
+logger = get_logger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(vae|denoiser)-(\d+)$")
+COMPLETE_MARKER = "checkpoint_complete.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a TimeAutoDiff model (processor + VAE + latent denoiser) on a long time-series table.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    # data
+    add("--config", type=str, default=None, help="YAML or JSON file with any of these flags as keys (flags win).")
+    add("--train_file", "--train-file", type=str, default=None, help="CSV/Parquet/JSON file or a folder of them.")
+    add("--dataset_name", "--dataset-name", type=str, default=None, help="A Hub dataset name (or local dataset dir).")
+    add("--dataset_config_name", "--dataset-config-name", type=str, default=None, help="Dataset configuration.")
+    add("--split", type=str, default="train", help="Dataset split to read.")
+    add("--na_values", "--na-values", type=str, default=None,
+        help="Comma list of strings that mean missing in CSV files; when set, pandas' default NA strings (e.g. "
+             "'None', 'NA') are kept as values. Use '' to treat only empty cells as missing.")
+    add("--time_column", "--time-column", type=str, default=None, help="Timestamp or numeric time column.")
+    add("--entity_column", "--entity-column", type=str, default=None, help="Column identifying separate series.")
+    add("--metadata_columns", "--metadata-columns", type=str, default=None, help="Comma list of time-varying conditions.")
+    add("--static_columns", "--static-columns", type=str, default=None, help="Comma list of per-entity constants.")
+    add("--column_kinds", "--column-kinds", type=str, default=None,
+        help="Kind overrides: name=continuous|binary|categorical,...")
+    add("--missing_values", "--missing-values", type=str, default=None,
+        help="Per-column sentinels meaning missing: name=-200,...")
+    add("--drop_columns", "--drop-columns", type=str, default=None, help="Comma list of columns to ignore.")
+    add("--sequence_length", "--sequence-length", type=int, default=24, help="Steps per window.")
+    add("--stride", type=int, default=1, help="Step between training window starts.")
+    add("--validation_fraction", "--validation-fraction", type=float, default=0.1,
+        help="Share of each entity's final period held out for validation loss (0 disables).")
+    # model
+    add("--latent_dim", "--latent-dim", type=int, default=None,
+        help="Per-step latent size; default min(number of columns, 8).")
+    add("--vae_hidden_size", "--vae-hidden-size", type=int, default=128, help="VAE width.")
+    add("--denoiser_hidden_size", "--denoiser-hidden-size", type=int, default=128, help="Denoiser width.")
+    add("--denoiser_layers", "--denoiser-layers", type=int, default=3, help="Denoiser transformer blocks.")
+    add("--num_heads", "--num-heads", type=int, default=4, help="Denoiser attention heads.")
+    add("--num_train_timesteps", "--num-train-timesteps", type=int, default=1000, help="Diffusion steps in training.")
+    add("--prediction_type", "--prediction-type", type=str, default="epsilon", choices=["epsilon", "v_prediction"],
+        help="What the denoiser predicts.")
+    add("--kl_weight", "--kl-weight", type=float, default=1e-3, help="Final beta of the VAE KL term.")
+    add("--kl_warmup_fraction", "--kl-warmup-fraction", type=float, default=0.3,
+        help="Share of VAE steps over which beta rises linearly from 0.")
+    add("--condition_dropout", "--condition-dropout", type=float, default=0.1,
+        help="Extra probability of dropping the whole condition (classifier-free guidance).")
+    # optimisation
+    add("--vae_steps", "--vae-steps", type=int, default=1500, help="VAE optimisation steps.")
+    add("--denoiser_steps", "--denoiser-steps", type=int, default=3000, help="Denoiser optimisation steps.")
+    add("--batch_size", "--batch-size", type=int, default=64, help="Windows per batch per process.")
+    add("--learning_rate", "--learning-rate", type=float, default=1e-3, help="AdamW learning rate.")
+    add("--weight_decay", "--weight-decay", type=float, default=1e-4, help="AdamW weight decay.")
+    add("--ema_decay", "--ema-decay", type=float, default=0.999, help="EMA decay of the denoiser (0 disables).")
+    add("--gradient_accumulation_steps", "--gradient-accumulation-steps", type=int, default=1, help="Accumulation.")
+    add("--mixed_precision", "--mixed-precision", type=str, default=None, choices=["no", "fp16", "bf16"],
+        help="Mixed precision (GPU); defaults to accelerate's config.")
+    add("--max_train_minutes", "--max-train-minutes", type=float, default=None,
+        help="Wall-clock budget for both stages together (split by their step counts).")
+    add("--validation_steps", "--validation-steps", type=int, default=250, help="Evaluate validation loss every N steps.")
+    add("--early_stopping_patience", "--early-stopping-patience", type=int, default=0,
+        help="Stop a stage after this many validations without improvement (0 disables).")
+    add("--seed", type=int, default=0, help="Random seed for everything.")
+    # output, checkpoints, logging, hub
+    add("--output_dir", "--output-dir", type=str, default="timeautodiff-model", help="Where the pipeline is saved.")
+    add("--checkpointing_steps", "--checkpointing-steps", type=int, default=0,
+        help="Save a resumable accelerate state every N steps of each stage (0 disables).")
+    add("--checkpoints_total_limit", "--checkpoints-total-limit", type=int, default=None,
+        help="Keep at most this many checkpoints (oldest removed).")
+    add("--resume_from_checkpoint", "--resume-from-checkpoint", type=str, default=None,
+        help="'latest' or a checkpoint folder to resume from.")
+    add("--report_to", "--report-to", type=str, default="none",
+        help="accelerate tracker: tensorboard, wandb, all or none.")
+    add("--push_to_hub", "--push-to-hub", action="store_true", help="Upload the saved model to the Hub.")
+    add("--hub_model_id", "--hub-model-id", type=str, default=None, help="Repo id for --push_to_hub.")
+    add("--hub_private", "--hub-private", action="store_true", help="Create the Hub repo as private.")
+    add("--dataloader_num_workers", "--dataloader-num-workers", type=int, default=0, help="DataLoader workers.")
+    return parser
+
+
+def parse_args(input_args: list[str] | None = None) -> argparse.Namespace:
+    """Parse training flags; `--config file.yaml` supplies defaults that explicit flags override."""
+    parser = build_parser()
+    preliminary, _ = parser.parse_known_args(input_args)
+    if preliminary.config:
+        config = load_config_file(preliminary.config)
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"Config file {preliminary.config!r} has unknown keys {unknown}.")
+        parser.set_defaults(**config)
+    args = parser.parse_args(input_args)
+    check_args(args)
+    return args
+
+
+def load_config_file(path: str) -> dict:
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        config = yaml.safe_load(text) or {}
+    else:
+        config = json.loads(text)
+    if not isinstance(config, dict):
+        raise ValueError(f"Config file {path!r} must hold a mapping of flag names to values.")
+    return {key.replace("-", "_"): value for key, value in config.items()}
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if (args.train_file is None) == (args.dataset_name is None):
+        raise ValueError("Pass exactly one of --train_file or --dataset_name.")
+    for name in ("sequence_length", "stride", "batch_size", "gradient_accumulation_steps", "validation_steps"):
+        value = getattr(args, name)
+        if value is None or value < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+    for name in ("vae_steps", "denoiser_steps", "checkpointing_steps", "early_stopping_patience"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be non-negative, got {getattr(args, name)!r}.")
+    if not 0 <= args.validation_fraction < 1:
+        raise ValueError(f"--validation_fraction must be in [0, 1), got {args.validation_fraction!r}.")
+    if args.learning_rate <= 0:
+        raise ValueError(f"--learning_rate must be positive, got {args.learning_rate!r}.")
+    if args.max_train_minutes is not None and args.max_train_minutes <= 0:
+        raise ValueError(f"--max_train_minutes must be positive, got {args.max_train_minutes!r}.")
+    if args.latent_dim is not None and args.latent_dim < 1:
+        raise ValueError(f"--latent_dim must be a positive integer, got {args.latent_dim!r}.")
+    if args.push_to_hub and not args.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'your-name/traffic-timeautodiff').")
+    if not 0 <= args.ema_decay < 1:
+        raise ValueError(f"--ema_decay must be in [0, 1), got {args.ema_decay!r}.")
+
+
+def parse_mapping(text: str | None, argument: str) -> dict[str, str]:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} with a clear error for malformed items."""
+    if not text:
+        return {}
+    mapping = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise ValueError(f"--{argument} items must look like name=value, got {item!r}.")
+        key, value = item.split("=", 1)
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+def parse_list(text: str | None) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()] if text else []
+
+
+def parse_sentinel(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+# ---------------------------------------------------------------------- data
+def load_training_table(args: argparse.Namespace):
+    """Read the table through `datasets` (local files, a folder, or a Hub dataset) and return a DataFrame."""
+    import datasets
+
+    read_kwargs = {}
+    if args.na_values is not None:
+        read_kwargs = {"keep_default_na": False, "na_values": [value for value in args.na_values.split(",")]}
+    if args.train_file is not None:
+        path = Path(args.train_file)
+        if not path.exists():
+            raise ValueError(f"--train_file {args.train_file!r} does not exist.")
+        files = sorted(str(item) for item in path.iterdir() if item.is_file()) if path.is_dir() else [str(path)]
+        suffixes = {file.split(".")[-2] if file.endswith((".gz", ".bz2", ".xz", ".zst")) else file.split(".")[-1]
+                    for file in files}
+        builders = {"csv": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet", "json": "json", "jsonl": "json"}
+        kinds = {builders.get(suffix.lower()) for suffix in suffixes}
+        if None in kinds or len(kinds) != 1:
+            raise ValueError(
+                f"--train_file must be CSV, Parquet or JSON file(s) of one kind, got suffixes {sorted(suffixes)}."
+            )
+        builder = kinds.pop()
+        if builder != "csv":
+            read_kwargs = {}
+        if "tsv" in suffixes:
+            read_kwargs["sep"] = "\t"
+        dataset = datasets.load_dataset(builder, data_files=files, split="train", **read_kwargs)
+    else:
+        dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.split, **read_kwargs)
+    frame = dataset.to_pandas()
+    drop = parse_list(args.drop_columns)
+    absent = [name for name in drop if name not in frame.columns]
+    if absent:
+        raise ValueError(f"--drop_columns names columns {absent} that are not in the table.")
+    return frame.drop(columns=drop)
+
+
+def build_processor(args: argparse.Namespace) -> TimeAutoDiffProcessor:
+    missing_values = {key: parse_sentinel(value) for key, value in parse_mapping(args.missing_values, "missing_values").items()}
+    return TimeAutoDiffProcessor(
+        time_column=args.time_column,
+        entity_column=args.entity_column,
+        metadata_columns=parse_list(args.metadata_columns),
+        static_columns=parse_list(args.static_columns),
+        column_kinds=parse_mapping(args.column_kinds, "column_kinds"),
+        missing_values=missing_values,
+        sequence_length=args.sequence_length,
+        stride=args.stride,
+    )
+
+
+def window_tensors(batch: dict) -> TensorDataset:
+    values = torch.from_numpy(batch["values"]).float()
+    observed_mask = torch.from_numpy(batch["observed_mask"]).float()
+    time_features = torch.from_numpy(batch["time_features"]).float()
+    step_mask = torch.from_numpy((batch["row_index"] >= 0).astype(np.float32))
+    return TensorDataset(values, observed_mask, time_features, step_mask)
+
+
+# ---------------------------------------------------------------------- checkpoint helpers
+class GeneratorState:
+    """Makes a `torch.Generator` part of accelerate checkpoints, so resumed runs draw the same noise."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def state_dict(self) -> dict:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["state"])
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints in training order (VAE stage first); half-written ones have no marker and are skipped."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    found = []
+    for path in output_dir.iterdir():
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match and (path / COMPLETE_MARKER).is_file():
+            found.append((0 if match.group(1) == "vae" else 1, int(match.group(2)), path))
+    return [path for _, _, path in sorted(found)]
+
+
+def resolve_resume_path(args: argparse.Namespace) -> Path | None:
+    if not args.resume_from_checkpoint:
+        return None
+    if args.resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(args.output_dir)
+        return checkpoints[-1] if checkpoints else None
+    path = Path(args.resume_from_checkpoint)
+    if not CHECKPOINT_PATTERN.match(path.name) or not (path / COMPLETE_MARKER).is_file():
+        raise ValueError(
+            f"--resume_from_checkpoint {str(path)!r} is not a complete checkpoint folder (checkpoint-<stage>-<step> "
+            f"with {COMPLETE_MARKER})."
+        )
+    return path
+
+
+def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra: dict) -> None:
+    """Write an accelerate state atomically: into a temporary folder, then marked complete and renamed."""
+    final = Path(args.output_dir) / f"checkpoint-{stage}-{step}"
+    temporary = Path(args.output_dir) / f".tmp-checkpoint-{stage}-{step}"
+    if accelerator.is_main_process and temporary.exists():
+        shutil.rmtree(temporary)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(temporary))
+    if accelerator.is_main_process:
+        (temporary / COMPLETE_MARKER).write_text(json.dumps({"stage": stage, "step": step, **extra}))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        if args.checkpoints_total_limit:
+            checkpoints = list_checkpoints(args.output_dir)
+            for old in checkpoints[: max(0, len(checkpoints) - args.checkpoints_total_limit)]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------------- training
+def check_distributed_setup(accelerator: Accelerator) -> None:
+    """Refuse several launched processes that do not form one group (each would train a full model alone)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and accelerator.num_processes == 1:
+        raise RuntimeError(
+            f"{world_size} processes were launched but they do not train together (accelerate found no GPU and was "
+            "not told to use the CPU), so each would train its own full model. For CPU data-parallel training use "
+            "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 --num_machines 1 "
+            "--mixed_precision no --dynamo_backend no training/train_timeautodiff.py ...`."
+        )
+
+
+def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
+    """Run both training stages and save the pipeline to `args.output_dir`. Returns the trained pipeline."""
+    started = time.monotonic()
+    output_dir = Path(args.output_dir)
+    project_config = ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs"))
+    report_to = None if args.report_to in (None, "none") else args.report_to
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=report_to,
+        project_config=project_config,
+    )
+    check_distributed_setup(accelerator)
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    if report_to:
+        accelerator.init_trackers("timeautodiff", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+
+    # 1. data and processor
+    table = load_training_table(args)
+    processor = build_processor(args).fit(table)
+    if args.validation_fraction > 0:
+        train_table, validation_table = processor.split(table, args.validation_fraction, by="time")
+    else:
+        train_table, validation_table = table, None
+    processor = build_processor(args).fit(train_table)
+    train_windows = processor.encode(train_table)
+    validation_windows = None
+    if validation_table is not None and len(validation_table):
+        try:
+            validation_windows = processor.encode(validation_table, stride=max(1, args.sequence_length // 2))
+        except ValueError as error:
+            logger.warning(f"No validation windows ({error}); validation loss is disabled.")
+    train_dataset = window_tensors(train_windows)
+    validation_dataset = window_tensors(validation_windows) if validation_windows is not None else None
+    num_columns = processor.num_columns
+    latent_dim = args.latent_dim or min(num_columns, 8)
+    total_steps = max(1, args.vae_steps + args.denoiser_steps)
+    budget_seconds = None if args.max_train_minutes is None else args.max_train_minutes * 60.0
+    logger.info("***** TimeAutoDiff training *****")
+    logger.info(f"  Rows = {len(table)}, columns = {num_columns} ({', '.join(processor.column_kinds_fitted)})")
+    logger.info(f"  Training windows = {len(train_dataset)} of {args.sequence_length} steps; validation windows = "
+                f"{0 if validation_dataset is None else len(validation_dataset)}")
+    logger.info(f"  Processes = {accelerator.num_processes}, batch per process = {args.batch_size}, total batch = "
+                f"{args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps}")
+    logger.info(f"  Steps: VAE = {args.vae_steps}, denoiser = {args.denoiser_steps}; latent_dim = {latent_dim}")
+
+    resume_path = resolve_resume_path(args)
+    resume_stage, resume_step = None, 0
+    if resume_path is not None:
+        match = CHECKPOINT_PATTERN.match(resume_path.name)
+        resume_stage, resume_step = match.group(1), int(match.group(2))
+        logger.info(f"Resuming from {resume_path}")
+
+    # 2. stage 1: the VAE
+    torch.manual_seed(args.seed)
+    vae = TimeAutoDiffVAE(
+        column_kinds=processor.column_kinds_fitted,
+        category_sizes=processor.category_sizes,
+        latent_dim=latent_dim,
+        hidden_size=args.vae_hidden_size,
+    )
+    vae_budget = None if budget_seconds is None else budget_seconds * args.vae_steps / total_steps
+    vae = train_vae(accelerator, args, vae, train_dataset, validation_dataset, vae_budget,
+                    resume_path if resume_stage == "vae" else None, skip=resume_stage == "denoiser")
+    if resume_stage == "denoiser":
+        vae = accelerator.unwrap_model(vae)
+    vae.eval().requires_grad_(False)
+
+    # 3. latents of every training window, and the scaling factor that gives them unit variance
+    latents = encode_latents(accelerator, vae, train_dataset)
+    standard_deviation = float(latents.std())
+    vae.register_to_config(scaling_factor=1.0 / max(standard_deviation, 1e-6))
+    logger.info(f"  Latent std = {standard_deviation:.4f}; scaling_factor = {vae.config.scaling_factor:.4f}")
+    latent_dataset = TensorDataset(latents * vae.config.scaling_factor, *train_dataset.tensors)
+    validation_latent_dataset = None
+    if validation_dataset is not None:
+        validation_latents = encode_latents(accelerator, vae, validation_dataset)
+        validation_latent_dataset = TensorDataset(validation_latents * vae.config.scaling_factor,
+                                                  *validation_dataset.tensors)
+
+    # 4. stage 2: the denoiser on frozen-VAE latents
+    scheduler = DDPMScheduler(
+        num_train_timesteps=args.num_train_timesteps,
+        beta_schedule="squaredcos_cap_v2",
+        clip_sample=False,
+        prediction_type=args.prediction_type,
+    )
+    torch.manual_seed(args.seed + 1)
+    denoiser = TimeAutoDiffDenoiser(
+        latent_dim=latent_dim,
+        column_kinds=processor.column_kinds_fitted,
+        category_sizes=processor.category_sizes,
+        num_time_features=processor.num_time_features,
+        hidden_size=args.denoiser_hidden_size,
+        num_layers=args.denoiser_layers,
+        num_heads=args.num_heads,
+    )
+    elapsed = time.monotonic() - started
+    denoiser_budget = None if budget_seconds is None else max(0.0, budget_seconds - elapsed)
+    denoiser, ema = train_denoiser(accelerator, args, denoiser, scheduler, processor, latent_dataset,
+                                   validation_latent_dataset, denoiser_budget,
+                                   resume_path if resume_stage == "denoiser" else None)
+
+    # 5. save: EMA weights into the denoiser, pipeline folder, training_args.json, model card
+    denoiser = accelerator.unwrap_model(denoiser)
+    if ema is not None:
+        ema.copy_to(denoiser.parameters())
+    pipeline = TimeAutoDiffPipeline(vae=accelerator.unwrap_model(vae), denoiser=denoiser, scheduler=scheduler,
+                                    processor=processor)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        pipeline.save_pretrained(str(output_dir))
+        write_training_args(args, output_dir, time.monotonic() - started, len(train_dataset))
+        write_card(output_dir, processor, args)
+        if args.push_to_hub:
+            from .hub import push_folder_to_hub
+
+            push_folder_to_hub(output_dir, args.hub_model_id, private=args.hub_private,
+                               commit_message="Upload TimeAutoDiff model")
+    accelerator.end_training()
+    logger.info(f"Saved the pipeline to {output_dir} in {time.monotonic() - started:.1f} s")
+    return pipeline
+
+
+def infinite_batches(loader: DataLoader, args, start_step: int, accelerator: Accelerator):
+    """Yield batches forever, epoch after epoch, in an order fixed by the seed and the epoch (resumable)."""
+    steps_per_epoch = max(1, len(loader))
+    epoch, skip = divmod(start_step, steps_per_epoch)
+    while True:
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        iterator = accelerator.skip_first_batches(loader, skip) if skip else loader
+        for batch in iterator:
+            yield batch
+        epoch, skip = epoch + 1, 0
+
+
+def make_loader(dataset: TensorDataset, args, accelerator: Accelerator) -> DataLoader:
+    generator = torch.Generator().manual_seed(args.seed)
+    return DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= args.batch_size * accelerator.num_processes,
+        generator=generator,
+        num_workers=args.dataloader_num_workers,
+    )
+
+
+def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_seconds, resume_path, skip):
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    loader = make_loader(dataset, args, accelerator)
+    vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
+    if skip or args.vae_steps == 0:
+        if skip:
+            logger.info("VAE stage already finished in the checkpoint; loading it from the denoiser checkpoint.")
+        return vae
+    noise_generator = torch.Generator().manual_seed(args.seed + 1000 * accelerator.process_index)
+    accelerator.register_for_checkpointing(GeneratorState(noise_generator))
+    start_step = 0
+    if resume_path is not None:
+        accelerator.load_state(str(resume_path))
+        start_step = int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
+    started = time.monotonic()
+    progress = tqdm(range(args.vae_steps), initial=start_step, desc="VAE", disable=not accelerator.is_local_main_process)
+    best, patience = math.inf, 0
+    vae.train()
+    step = start_step
+    for step, (values, observed_mask, _, step_mask) in zip(range(start_step + 1, args.vae_steps + 1),
+                                                           infinite_batches(loader, args, start_step, accelerator)):
+        with accelerator.accumulate(vae):
+            output = vae(values, observed_mask, generator=None)
+            parts = accelerator.unwrap_model(vae).reconstruction_loss(output.decoded, values, observed_mask, step_mask)
+            beta = args.kl_weight * min(1.0, step / max(1.0, args.kl_warmup_fraction * args.vae_steps))
+            kl = output.posterior.kl().mean()
+            loss = parts["loss"] + beta * kl
+            check_finite(loss, "VAE", step)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(vae.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+        progress.update()
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        accelerator.log({"vae/loss": loss.item(), "vae/kl": kl.item(),
+                         **{f"vae/{k}": v.item() for k, v in parts.items() if k != "loss"}}, step=step)
+        if args.checkpointing_steps and step % args.checkpointing_steps == 0 and step < args.vae_steps:
+            save_checkpoint(accelerator, args, "vae", step, {})
+        if validation_dataset is not None and step % args.validation_steps == 0:
+            validation_loss = vae_validation_loss(accelerator, vae, validation_dataset, args)
+            accelerator.log({"vae/validation_loss": validation_loss}, step=step)
+            vae.train()
+            best, patience = (validation_loss, 0) if validation_loss < best - 1e-4 else (best, patience + 1)
+            if args.early_stopping_patience and patience >= args.early_stopping_patience:
+                logger.info(f"VAE early stopping at step {step} (validation loss {best:.4f}).")
+                break
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            logger.info(f"VAE time budget reached at step {step}.")
+            break
+    progress.close()
+    if args.checkpointing_steps:
+        save_checkpoint(accelerator, args, "vae", args.vae_steps, {"finished": True})
+    return vae
+
+
+@torch.no_grad()
+def vae_validation_loss(accelerator, vae, dataset, args) -> float:
+    model = accelerator.unwrap_model(vae)
+    model.eval()
+    losses = []
+    for start in range(0, len(dataset), 512):
+        values, observed_mask, _, step_mask = (tensor[start : start + 512].to(accelerator.device) for tensor in dataset.tensors)
+        output = model(values, observed_mask, sample_posterior=False)
+        losses.append(model.reconstruction_loss(output.decoded, values, observed_mask, step_mask)["loss"].item())
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def encode_latents(accelerator, vae, dataset: TensorDataset) -> torch.Tensor:
+    model = accelerator.unwrap_model(vae)
+    model.eval()
+    chunks = []
+    for start in range(0, len(dataset), 1024):
+        values, observed_mask = (tensor[start : start + 1024].to(accelerator.device) for tensor in dataset.tensors[:2])
+        chunks.append(model.encode(values, observed_mask).latent_mean.float().cpu())
+    return torch.cat(chunks)
+
+
+def denoiser_loss(denoiser, scheduler, processor, latents, values, observed_mask, time_features, generator,
+                  condition_dropout: float) -> torch.Tensor:
+    """Noise-prediction loss under a random task mask (TimeAutoDiff's single masked objective)."""
+    batch_size = latents.shape[0]
+    condition_mask = sample_condition_mask(observed_mask.cpu(), processor.metadata_indices, generator).to(latents.device)
+    if condition_dropout > 0:
+        keep = (torch.rand(batch_size, 1, 1, generator=generator) >= condition_dropout).to(latents)
+        condition_mask = condition_mask * keep
+    noise = torch.randn(latents.shape, generator=generator).to(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator)
+    timesteps = timesteps.to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    prediction = denoiser(noisy, timesteps, time_features, values * condition_mask, condition_mask).sample
+    return torch.nn.functional.mse_loss(prediction.float(), target.float())
+
+
+def train_denoiser(accelerator, args, denoiser, scheduler, processor, dataset, validation_dataset, budget_seconds,
+                   resume_path):
+    optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    loader = make_loader(dataset, args, accelerator)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.denoiser_steps))
+    denoiser, optimizer, loader, lr_scheduler = accelerator.prepare(denoiser, optimizer, loader, lr_scheduler)
+    ema = None
+    if args.ema_decay > 0:
+        ema = EMAModel(accelerator.unwrap_model(denoiser).parameters(), decay=args.ema_decay, use_ema_warmup=True)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    noise_generator = torch.Generator().manual_seed(args.seed + 7 + 1000 * accelerator.process_index)
+    accelerator.register_for_checkpointing(GeneratorState(noise_generator))
+    start_step = 0
+    if resume_path is not None:
+        accelerator.load_state(str(resume_path))
+        start_step = int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
+    if args.denoiser_steps == 0:
+        return denoiser, ema
+    started = time.monotonic()
+    progress = tqdm(range(args.denoiser_steps), initial=start_step, desc="Denoiser",
+                    disable=not accelerator.is_local_main_process)
+    best, patience = math.inf, 0
+    denoiser.train()
+    for step, (latents, values, observed_mask, time_features, _) in zip(
+        range(start_step + 1, args.denoiser_steps + 1), infinite_batches(loader, args, start_step, accelerator)
+    ):
+        with accelerator.accumulate(denoiser):
+            loss = denoiser_loss(denoiser, scheduler, processor, latents, values, observed_mask, time_features,
+                                 noise_generator, args.condition_dropout)
+            check_finite(loss, "denoiser", step)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(denoiser.parameters(), 1.0)
+            optimizer.step()
+            lr_scheduler.step()
+            optimizer.zero_grad()
+        if accelerator.sync_gradients and ema is not None:
+            ema.step(accelerator.unwrap_model(denoiser).parameters())
+        progress.update()
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        accelerator.log({"denoiser/loss": loss.item(), "denoiser/lr": lr_scheduler.get_last_lr()[0]}, step=step)
+        if args.checkpointing_steps and step % args.checkpointing_steps == 0 and step < args.denoiser_steps:
+            save_checkpoint(accelerator, args, "denoiser", step, {})
+        if validation_dataset is not None and step % args.validation_steps == 0:
+            validation_loss = denoiser_validation_loss(accelerator, denoiser, ema, scheduler, processor,
+                                                       validation_dataset, args)
+            accelerator.log({"denoiser/validation_loss": validation_loss}, step=step)
+            best, patience = (validation_loss, 0) if validation_loss < best - 1e-4 else (best, patience + 1)
+            if args.early_stopping_patience and patience >= args.early_stopping_patience:
+                logger.info(f"Denoiser early stopping at step {step} (validation loss {best:.4f}).")
+                break
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            logger.info(f"Denoiser time budget reached at step {step}.")
+            break
+    progress.close()
+    return denoiser, ema
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int = 100, floor: float = 0.1):
+    """Learning-rate factor: linear warm-up, then cosine decay to `floor` of the base rate."""
+
+    def factor(step: int) -> float:
+        warmup = min(1.0, (step + 1) / warmup_steps)
+        progress = min(1.0, step / max(1, total_steps))
+        return warmup * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return factor
+
+
+@torch.no_grad()
+def denoiser_validation_loss(accelerator, denoiser, ema, scheduler, processor, dataset, args) -> float:
+    """Validation loss with fixed noise and masks (same draws at every evaluation), on the EMA weights if any."""
+    model = accelerator.unwrap_model(denoiser)
+    if ema is not None:
+        ema.store(model.parameters())
+        ema.copy_to(model.parameters())
+    model.eval()
+    generator = torch.Generator().manual_seed(12345)
+    losses = []
+    for start in range(0, min(len(dataset), 2048), 512):
+        latents, values, observed_mask, time_features, _ = (
+            tensor[start : start + 512].to(accelerator.device) for tensor in dataset.tensors
+        )
+        losses.append(denoiser_loss(model, scheduler, processor, latents, values, observed_mask, time_features,
+                                    generator, 0.0).item())
+    if ema is not None:
+        ema.restore(model.parameters())
+    model.train()
+    return float(np.mean(losses))
+
+
+def check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"The {stage} loss became {loss.item()} at step {step}. Lower --learning_rate, check the data for extreme "
+            "values, or resume from the last checkpoint."
+        )
+
+
+def write_training_args(args: argparse.Namespace, output_dir: Path, seconds: float, num_windows: int) -> None:
+    import accelerate
+    import diffusers
+    import transformers
+
+    from . import __version__
+
+    record = {
+        "args": vars(args),
+        "train_seconds": round(seconds, 2),
+        "num_training_windows": num_windows,
+        "versions": {
+            "timeautodiff_hf": __version__,
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    (output_dir / "training_args.json").write_text(json.dumps(record, indent=2, default=str))
+
+
+def write_card(output_dir: Path, processor: TimeAutoDiffProcessor, args: argparse.Namespace,
+               eval_results: dict | None = None) -> None:
+    from .modelcard import write_model_card
+
+    training_args = json.loads((output_dir / "training_args.json").read_text())
+    schema = {**processor.schema(), "latent_dim": args.latent_dim or min(processor.num_columns, 8)}
+    for column in schema["columns"]:
+        column.setdefault("categories", None)
+    dataset_name = args.dataset_name or (Path(args.train_file).name if args.train_file else None)
+    write_model_card(output_dir, schema=schema, training_args={**training_args["args"], "versions": training_args["versions"]},
+                     eval_results=eval_results, repo_id=args.hub_model_id, dataset_name=dataset_name)
