@@ -25,7 +25,9 @@ class MixedTypeEmbedding(nn.Module):
         num_fourier_features (`int`): number of frequencies for continuous values.
     """
 
-    def __init__(self, column_kinds: list[str], category_sizes: list[int], embedding_dim: int, num_fourier_features: int):
+    def __init__(
+        self, column_kinds: list[str], category_sizes: list[int], embedding_dim: int, num_fourier_features: int
+    ):
         super().__init__()
         self.continuous_index = [i for i, kind in enumerate(column_kinds) if kind == "continuous"]
         self.discrete_index = [i for i, kind in enumerate(column_kinds) if kind != "continuous"]
@@ -35,7 +37,9 @@ class MixedTypeEmbedding(nn.Module):
         # Frequencies start log-spaced over 1..32 cycles per unit of standard-normal score and are learned.
         initial = torch.logspace(0, math.log10(32.0), num_fourier_features).repeat(max(num_continuous, 1), 1)
         self.fourier_frequencies = nn.Parameter(initial[:num_continuous].clone())
-        self.continuous_weight = nn.Parameter(torch.randn(num_continuous, 2 * num_fourier_features + 1, embedding_dim) * 0.1)
+        self.continuous_weight = nn.Parameter(
+            torch.randn(num_continuous, 2 * num_fourier_features + 1, embedding_dim) * 0.1
+        )
         self.continuous_bias = nn.Parameter(torch.zeros(num_continuous, embedding_dim))
         self.absent_embedding = nn.Parameter(torch.randn(self.num_columns, embedding_dim) * 0.1)
         sizes = [max(int(category_sizes[i]), 1) for i in self.discrete_index]
@@ -43,9 +47,13 @@ class MixedTypeEmbedding(nn.Module):
         for size in sizes[:-1]:
             offsets.append(offsets[-1] + size)
         self.register_buffer("category_offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
-        self.register_buffer("category_limits", torch.tensor([size - 1 for size in sizes], dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "category_limits", torch.tensor([size - 1 for size in sizes], dtype=torch.long), persistent=False
+        )
         self.category_embedding = nn.Embedding(max(sum(sizes), 1), embedding_dim)
-        self.register_buffer("continuous_columns", torch.tensor(self.continuous_index, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "continuous_columns", torch.tensor(self.continuous_index, dtype=torch.long), persistent=False
+        )
         self.register_buffer("discrete_columns", torch.tensor(self.discrete_index, dtype=torch.long), persistent=False)
 
     def forward(self, values: torch.Tensor, present_mask: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,9 @@ def sample_condition_mask(
     if metadata_indices:
         future_metadata = torch.rand(batch_size, 1, 1, generator=generator) < 0.5
         forecast_keep[:, :, metadata_indices] = torch.where(
-            future_metadata, torch.ones_like(forecast_keep[:, :, metadata_indices]), forecast_keep[:, :, metadata_indices]
+            future_metadata,
+            torch.ones_like(forecast_keep[:, :, metadata_indices]),
+            forecast_keep[:, :, metadata_indices],
         )
     keep = torch.where(chosen("forecast"), forecast_keep, keep)
     if metadata_indices:

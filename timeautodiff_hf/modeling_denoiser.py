@@ -1,4 +1,4 @@
-"""TimeAutoDiffDenoiser: predicts the noise of a whole latent sequence from the diffusion timestep and a masked condition."""
+"""TimeAutoDiffDenoiser: predicts the noise of a whole latent sequence from the timestep and a masked condition."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ class DenoiserBlock(nn.Module):
         self.attention = nn.MultiheadAttention(hidden_size, num_heads, dropout=dropout, batch_first=True)
         self.feed_forward_norm = nn.LayerNorm(hidden_size, elementwise_affine=False)
         self.feed_forward = nn.Sequential(
-            nn.Linear(hidden_size, 4 * hidden_size), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * hidden_size, hidden_size)
+            nn.Linear(hidden_size, 4 * hidden_size),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(4 * hidden_size, hidden_size),
         )
         # Scale, shift and gate for both sub-layers, zero-initialised so each block starts as the identity.
         self.modulation = nn.Linear(hidden_size, 6 * hidden_size)
@@ -42,7 +45,9 @@ class DenoiserBlock(nn.Module):
         nn.init.zeros_(self.modulation.bias)
 
     def forward(self, hidden_states: torch.Tensor, timestep_embedding: torch.Tensor) -> torch.Tensor:
-        shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = self.modulation(timestep_embedding).unsqueeze(1).chunk(6, -1)
+        shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = (
+            self.modulation(timestep_embedding).unsqueeze(1).chunk(6, -1)
+        )
         normed = self.attention_norm(hidden_states) * (1 + scale_a) + shift_a
         attended, _ = self.attention(normed, normed, normed, need_weights=False)
         hidden_states = hidden_states + (1 + gate_a) * attended
@@ -112,9 +117,13 @@ class TimeAutoDiffDenoiser(ModelMixin, ConfigMixin):
             )
         num_columns = len(column_kinds)
         self.latent_projection = nn.Linear(latent_dim, hidden_size)
-        self.condition_embedding = MixedTypeEmbedding(column_kinds, category_sizes, embedding_dim, num_fourier_features)
+        self.condition_embedding = MixedTypeEmbedding(
+            column_kinds, category_sizes, embedding_dim, num_fourier_features
+        )
         self.condition_projection = nn.Sequential(
-            nn.Linear(num_columns * embedding_dim + num_columns, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+            nn.Linear(num_columns * embedding_dim + num_columns, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
         )
         self.time_feature_projection = nn.Linear(num_time_features, hidden_size)
         self.time_proj = Timesteps(hidden_size, flip_sin_to_cos=True, downscale_freq_shift=0)

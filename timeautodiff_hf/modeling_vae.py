@@ -29,8 +29,9 @@ class TimeAutoDiffVAEEncoderOutput(BaseOutput):
     latent_logvar: torch.Tensor
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = randn_tensor(self.latent_mean.shape, generator=generator, device=self.latent_mean.device,
-                             dtype=self.latent_mean.dtype)
+        noise = randn_tensor(
+            self.latent_mean.shape, generator=generator, device=self.latent_mean.device, dtype=self.latent_mean.dtype
+        )
         return self.latent_mean + torch.exp(0.5 * self.latent_logvar) * noise
 
     def kl(self) -> torch.Tensor:
@@ -138,17 +139,22 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
         self.encoder_mlp = nn.Sequential(
             nn.Linear(num_columns * embedding_dim, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
         )
-        self.encoder_rnn = nn.GRU(hidden_size, hidden_size // 2, num_layers=num_layers, batch_first=True,
-                                  bidirectional=True)
+        self.encoder_rnn = nn.GRU(
+            hidden_size, hidden_size // 2, num_layers=num_layers, batch_first=True, bidirectional=True
+        )
         self.encoder_norm = nn.LayerNorm(hidden_size)
         self.to_latent = nn.Linear(hidden_size, 2 * latent_dim)
 
         # Decoder: latent per step -> bidirectional GRU -> MLP -> typed heads.
         self.from_latent = nn.Linear(latent_dim, hidden_size)
-        self.decoder_rnn = nn.GRU(hidden_size, hidden_size // 2, num_layers=num_layers, batch_first=True,
-                                  bidirectional=True)
+        self.decoder_rnn = nn.GRU(
+            hidden_size, hidden_size // 2, num_layers=num_layers, batch_first=True, bidirectional=True
+        )
         self.decoder_mlp = nn.Sequential(
-            nn.LayerNorm(hidden_size), nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+            nn.LayerNorm(hidden_size),
+            nn.Linear(hidden_size, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
         )
         self.continuous_head = nn.Linear(hidden_size, len(self.continuous_index))
         self.binary_head = nn.Linear(hidden_size, len(self.binary_index))

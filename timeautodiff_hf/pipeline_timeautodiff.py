@@ -86,7 +86,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "denoiser->vae"
 
-    def __init__(self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor):
+    def __init__(
+        self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor
+    ):
         super().__init__()
         self.register_modules(vae=vae, denoiser=denoiser, scheduler=scheduler, processor=processor)
 
@@ -124,6 +126,47 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         check_model_index(folder)
         kwargs.pop("use_safetensors", None)
         return super().from_pretrained(folder, use_safetensors=True, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        revision: str | None = None,
+        commit_message: str = "Upload TimeAutoDiff pipeline",
+        token: str | None = None,
+        eval_results: dict | None = None,
+        endpoint: str | None = None,
+    ) -> str:
+        """
+        Upload the pipeline (safetensors weights, configs, processor JSON, `training_args.json`) and our generated
+        model card to `repo_id` in one commit.
+
+        Args:
+            repo_id (`str`): `"org/name"`; created if it does not exist.
+            private (`bool`, *optional*): visibility of a newly created repo.
+            revision (`str`, *optional*): branch to commit to (created if needed).
+            commit_message (`str`, *optional*): the commit message.
+            token (`str`, *optional*): a Hub token; defaults to `HF_TOKEN` or the cached login.
+            eval_results (`dict`, *optional*): `{metric: value}` for the card's model-index; defaults to the
+                `evaluation_report.json` of the folder the pipeline was loaded from, if any.
+            endpoint (`str`, *optional*): another Hub endpoint than `HF_ENDPOINT`.
+
+        Returns:
+            `str`: the commit URL.
+        """
+        from .hub import push_pipeline_to_hub
+
+        return push_pipeline_to_hub(
+            self,
+            repo_id,
+            private=private,
+            revision=revision,
+            commit_message=commit_message,
+            token=token,
+            endpoint=endpoint,
+            eval_results=eval_results,
+        )
 
     # ------------------------------------------------------------------ the general masked call
     @torch.no_grad()
@@ -188,8 +231,18 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         >>> frames = pipe(num_sequences=8, generator=torch.Generator().manual_seed(0)).frames  # doctest: +SKIP
         ```
         """
-        self.check_inputs(observed, mask, num_sequences, sequence_length, num_inference_steps, guidance_scale,
-                          num_samples, output_type, missing, batch_size)
+        self.check_inputs(
+            observed,
+            mask,
+            num_sequences,
+            sequence_length,
+            num_inference_steps,
+            guidance_scale,
+            num_samples,
+            output_type,
+            missing,
+            batch_size,
+        )
         window_length = self.processor.sequence_length
         if observed is not None:
             table = read_table(observed, argument_name="observed")
@@ -210,18 +263,27 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         num_columns = self.processor.num_columns
         shape = (num_sequences, length, num_columns)
         values, probabilities = self._generate_sequences(
-            np.zeros(shape), np.zeros(shape), step_times, num_samples, num_inference_steps, guidance_scale,
-            generator, batch_size,
+            np.zeros(shape),
+            np.zeros(shape),
+            step_times,
+            num_samples,
+            num_inference_steps,
+            guidance_scale,
+            generator,
+            batch_size,
         )
         observed_mask = np.ones_like(values)
         if missing == "as_data":
             observed_mask = self._draw_missingness(probabilities, generator)
         if output_type != "pd":
-            return self._array_output(values * np.where(observed_mask > 0, 1.0, np.nan), np.zeros_like(values), 1,
-                                      output_type, return_dict)
+            return self._array_output(
+                values * np.where(observed_mask > 0, 1.0, np.nan), np.zeros_like(values), 1, output_type, return_dict
+            )
         sequence_ids = np.tile(np.arange(num_sequences), num_samples)
         frames = self.processor.decode(
-            values, observed_mask=observed_mask, timestamps=np.tile(step_times, (num_samples, 1)),
+            values,
+            observed_mask=observed_mask,
+            timestamps=np.tile(step_times, (num_samples, 1)),
             sequence_ids=sequence_ids,
         )
         frames = self._postprocess_generated(frames, num_sequences, length, num_samples)
@@ -259,9 +321,16 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             `pd.DataFrame` with a `sequence_id` column, the time column and all feature columns.
         """
         if metadata is None:
-            return self(num_sequences=num_sequences, sequence_length=sequence_length, start=start,
-                        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, generator=generator,
-                        missing=missing, batch_size=batch_size).frames
+            return self(
+                num_sequences=num_sequences,
+                sequence_length=sequence_length,
+                start=start,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                generator=generator,
+                missing=missing,
+                batch_size=batch_size,
+            ).frames
         check_count(num_sequences, "num_sequences")
         scenario = self._check_metadata(read_table(metadata, argument_name="metadata"), "metadata")
         if sequence_length is not None and sequence_length != len(scenario):
@@ -277,14 +346,21 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             step_times = self._generation_timestamps(num_sequences, length, None, start, generator)
         given_values, given_mask = self._metadata_cells(scenario)
         values, probabilities = self._generate_sequences(
-            np.repeat(given_values[None], num_sequences, 0), np.repeat(given_mask[None], num_sequences, 0),
-            step_times, 1, num_inference_steps, guidance_scale, generator, batch_size,
+            np.repeat(given_values[None], num_sequences, 0),
+            np.repeat(given_mask[None], num_sequences, 0),
+            step_times,
+            1,
+            num_inference_steps,
+            guidance_scale,
+            generator,
+            batch_size,
         )
         observed_mask = np.ones_like(values)
         if missing == "as_data":
             observed_mask = np.maximum(self._draw_missingness(probabilities, generator), given_mask[None])
-        frames = self.processor.decode(values, observed_mask=observed_mask, timestamps=step_times,
-                                       sequence_ids=np.arange(num_sequences))
+        frames = self.processor.decode(
+            values, observed_mask=observed_mask, timestamps=step_times, sequence_ids=np.arange(num_sequences)
+        )
         # The scenario's metadata cells are returned exactly as given (original values and dtypes).
         for name in self.processor.column_names:
             if name in self.processor.metadata_columns:
@@ -314,8 +390,14 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         Returns:
             `pd.DataFrame` with the same index, rows and columns as `table` (times `num_samples`).
         """
-        result = self(observed=table, num_samples=num_samples, num_inference_steps=num_inference_steps,
-                      guidance_scale=guidance_scale, generator=generator, batch_size=batch_size).frames
+        result = self(
+            observed=table,
+            num_samples=num_samples,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
+            batch_size=batch_size,
+        ).frames
         if num_samples > 1:
             result.attrs["point_estimate"] = self.point_estimate(result)
         return result
@@ -355,8 +437,11 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         processor = self.processor
         cell_values, cell_mask = processor.encode_cells(table)
         timestamps, entities = processor._parse_time_and_entities(table, fitting=False)
-        groups = [np.arange(len(table))] if entities is None else list(pd.Series(range(len(table))).groupby(
-            entities.to_numpy(), sort=False).indices.values())
+        groups = (
+            [np.arange(len(table))]
+            if entities is None
+            else list(pd.Series(range(len(table))).groupby(entities.to_numpy(), sort=False).indices.values())
+        )
         histories, future_times, entity_ids = [], [], []
         for rows in groups:
             if timestamps is not None:
@@ -381,8 +466,17 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             for rows in histories
         ]
         values, _ = self._continue_sequences(
-            history_values, history_mask, history_times, np.stack(future_times), future_values, future_mask,
-            num_samples, num_inference_steps, guidance_scale, generator, batch_size,
+            history_values,
+            history_mask,
+            history_times,
+            np.stack(future_times),
+            future_values,
+            future_mask,
+            num_samples,
+            num_inference_steps,
+            guidance_scale,
+            generator,
+            batch_size,
         )
         frames = processor.decode(
             values,
@@ -425,10 +519,23 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         return first
 
     # ------------------------------------------------------------------ validation
-    def check_inputs(self, observed, mask, num_sequences, sequence_length, num_inference_steps, guidance_scale,
-                     num_samples, output_type, missing, batch_size) -> None:
+    def check_inputs(
+        self,
+        observed,
+        mask,
+        num_sequences,
+        sequence_length,
+        num_inference_steps,
+        guidance_scale,
+        num_samples,
+        output_type,
+        missing,
+        batch_size,
+    ) -> None:
         if (observed is None) == (num_sequences is None):
-            raise ValueError("Pass either `observed` (a table to complete) or `num_sequences` (to generate), not both.")
+            raise ValueError(
+                "Pass either `observed` (a table to complete) or `num_sequences` (to generate), not both."
+            )
         if mask is not None and observed is None:
             raise ValueError("`mask` needs `observed`: it marks which cells of `observed` to generate.")
         if num_sequences is not None:
@@ -455,14 +562,16 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             absent = [name for name in names if name not in mask.columns]
             if absent or len(mask) != len(table):
                 raise ValueError(
-                    f"`mask` must have {len(table)} rows and the columns {names}; got {len(mask)} rows, missing {absent}."
+                    f"`mask` must have {len(table)} rows and the columns {names}; got {len(mask)} rows, "
+                    f"missing {absent}."
                 )
             array = mask[names].to_numpy()
         else:
             array = np.asarray(mask)
             if array.shape != (len(table), len(names)):
                 raise ValueError(
-                    f"`mask` must have shape {(len(table), len(names))} (rows of `observed` x fitted columns {names}), "
+                    f"`mask` must have shape {(len(table), len(names))} (rows of `observed` x fitted columns "
+                    f"{names}), "
                     f"got {array.shape}."
                 )
         if array.dtype != bool and not np.isin(array, [0, 1]).all():
@@ -499,7 +608,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         frame = scenario[self.processor.metadata_columns]
         values, mask = self.processor.encode_cells(frame, require_columns=False)
         unknown = [
-            name for name in self.processor.metadata_columns
+            name
+            for name in self.processor.metadata_columns
             if mask[:, self.processor.column_names.index(name)].min() < 1
         ]
         if unknown:
@@ -512,22 +622,29 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         values = np.zeros((len(entity_ids), horizon, processor.num_columns))
         mask = np.zeros_like(values)
         for index, entity in enumerate(entity_ids):
-            rows = table if entity is None or processor.entity_column not in table.columns else table[
-                table[processor.entity_column] == entity]
+            rows = (
+                table
+                if entity is None or processor.entity_column not in table.columns
+                else table[table[processor.entity_column] == entity]
+            )
             if processor.time_column is not None and processor.time_column in rows.columns:
                 rows = rows.sort_values(processor.time_column)
             if len(rows) != horizon:
                 raise ValueError(
-                    f"`metadata_future` has {len(rows)} rows for entity {entity!r}, expected horizon={horizon}: one row "
+                    f"`metadata_future` has {len(rows)} rows for entity {entity!r}, expected horizon={horizon}: "
+                    "one row "
                     "per forecast step."
                 )
             if processor.time_column is not None and processor.time_column in rows.columns:
-                given = np.asarray([processor.to_internal_time(v) for v in rows[processor.time_column]],
-                                   dtype=future_times[index].dtype)
+                given = np.asarray(
+                    [processor.to_internal_time(v) for v in rows[processor.time_column]],
+                    dtype=future_times[index].dtype,
+                )
                 if not np.array_equal(given, future_times[index]):
                     raise ValueError(
-                        f"`metadata_future` timestamps for entity {entity!r} do not match the forecast horizon: expected "
-                        f"{pd.Series(future_times[index][:3]).tolist()}..., got {rows[processor.time_column].head(3).tolist()}..."
+                        f"`metadata_future` timestamps for entity {entity!r} do not match the forecast horizon: "
+                        f"expected {pd.Series(future_times[index][:3]).tolist()}..., got "
+                        f"{rows[processor.time_column].head(3).tolist()}..."
                     )
             values[index], mask[index] = self._metadata_cells(rows)
         return values, mask
@@ -538,8 +655,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         values = np.tile(batch["values"], (num_samples, 1, 1))
         mask = np.tile(batch["observed_mask"], (num_samples, 1, 1))
         time_features = np.tile(batch["time_features"], (num_samples, 1, 1))
-        generated, _ = self._sample(values, mask, time_features, num_inference_steps, guidance_scale, generator,
-                                    batch_size)
+        generated, _ = self._sample(
+            values, mask, time_features, num_inference_steps, guidance_scale, generator, batch_size
+        )
         return generated
 
     @torch.no_grad()
@@ -565,8 +683,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 condition_mask = torch.as_tensor(mask[start:stop], device=device, dtype=dtype)
                 features = torch.as_tensor(time_features[start:stop], device=device, dtype=dtype)
                 # 1. prepare latents
-                latents = randn_tensor((stop - start, length, latent_dim), generator=generator, device=device,
-                                       dtype=dtype)
+                latents = randn_tensor(
+                    (stop - start, length, latent_dim), generator=generator, device=device, dtype=dtype
+                )
                 self.scheduler.set_timesteps(num_inference_steps, device=device)
                 latents = latents * self.scheduler.init_noise_sigma
                 if do_guidance:
@@ -607,8 +726,17 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 high.append(np.inf)
         return torch.tensor(low), torch.tensor(high)
 
-    def _generate_sequences(self, given_values, given_mask, step_times, num_samples, num_inference_steps,
-                            guidance_scale, generator, batch_size):
+    def _generate_sequences(
+        self,
+        given_values,
+        given_mask,
+        step_times,
+        num_samples,
+        num_inference_steps,
+        guidance_scale,
+        generator,
+        batch_size,
+    ):
         """
         Generate sequences of any length: the first window from scratch, then window by window, each continuing
         the previous one with the forecast mask (half a window of overlapping context), so joins stay seamless.
@@ -620,21 +748,46 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         step_times = np.tile(step_times, (num_samples, 1))
         first = min(length, window)
         values, probabilities = self._sample(
-            given_values[:, :first], given_mask[:, :first], self._features(step_times[:, :first]),
-            num_inference_steps, guidance_scale, generator, batch_size,
+            given_values[:, :first],
+            given_mask[:, :first],
+            self._features(step_times[:, :first]),
+            num_inference_steps,
+            guidance_scale,
+            generator,
+            batch_size,
         )
         if length > window:
             rest_values, rest_probabilities = self._continue_sequences(
-                list(values), [np.ones_like(values[0])] * len(values), list(step_times[:, :first]),
-                step_times[:, first:], given_values[:, first:], given_mask[:, first:], 1, num_inference_steps,
-                guidance_scale, generator, batch_size,
+                list(values),
+                [np.ones_like(values[0])] * len(values),
+                list(step_times[:, :first]),
+                step_times[:, first:],
+                given_values[:, first:],
+                given_mask[:, first:],
+                1,
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                batch_size,
             )
             values = np.concatenate([values, rest_values], axis=1)
             probabilities = np.concatenate([probabilities, rest_probabilities], axis=1)
         return values, probabilities
 
-    def _continue_sequences(self, history_values, history_mask, history_times, future_times, future_values,
-                            future_mask, num_samples, num_inference_steps, guidance_scale, generator, batch_size):
+    def _continue_sequences(
+        self,
+        history_values,
+        history_mask,
+        history_times,
+        future_times,
+        future_values,
+        future_mask,
+        num_samples,
+        num_inference_steps,
+        guidance_scale,
+        generator,
+        batch_size,
+    ):
         """
         Extend each history by `future_times.shape[1]` steps, in chunks that fit the training window.
 
@@ -667,8 +820,13 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             window_mask = np.concatenate([past_mask, future_mask[:, offset : offset + steps]], axis=1)
             window_times = np.concatenate([past_times, future_times[:, offset : offset + steps]], axis=1)
             values, probability = self._sample(
-                window_values * window_mask, window_mask, self._features(window_times), num_inference_steps,
-                guidance_scale, generator, batch_size,
+                window_values * window_mask,
+                window_mask,
+                self._features(window_times),
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                batch_size,
             )
             generated.append(values[:, context:])
             generated_probability.append(probability[:, context:])
@@ -690,7 +848,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 array = np.tile(array[None], (num_sequences, 1))
             if array.shape != (num_sequences, length):
                 raise ValueError(
-                    f"`timestamps` must have {length} entries (or shape ({num_sequences}, {length})), got {array.shape}."
+                    f"`timestamps` must have {length} entries (or shape ({num_sequences}, {length})), "
+                    f"got {array.shape}."
                 )
             flat = [processor.to_internal_time(value) for value in array.reshape(-1)]
             return np.asarray(flat, dtype=_time_dtype(processor)).reshape(num_sequences, length)
@@ -698,7 +857,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
             starts = processor.random_start_timestamps(num_sequences, np.random.default_rng(seed))
         else:
-            starts = start if isinstance(start, (list, tuple, np.ndarray, pd.Series, pd.Index)) else [start] * num_sequences
+            starts = (
+                start if isinstance(start, (list, tuple, np.ndarray, pd.Series, pd.Index)) else [start] * num_sequences
+            )
             if len(starts) != num_sequences:
                 raise ValueError(f"`start` must be one timestamp or {num_sequences} of them, got {len(starts)}.")
             starts = [processor.to_internal_time(value) for value in starts]
@@ -711,14 +872,19 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         uniform = torch.rand(probabilities.shape, generator=generator, dtype=torch.float64).numpy()
         observed = (uniform < probabilities).astype(np.float64)
         # Columns that were never missing in the training data are never generated as missing.
-        never_missing = [index for index, column in enumerate(self.processor.columns) if not column.get("missing_rate")]
+        never_missing = [
+            index for index, column in enumerate(self.processor.columns) if not column.get("missing_rate")
+        ]
         observed[..., never_missing] = 1.0
         return observed
 
     # ------------------------------------------------------------------ outputs
     def _array_output(self, values, observed_mask, num_samples, output_type, return_dict):
         if output_type == "pt":
-            values, observed_mask = torch.from_numpy(values).float(), torch.from_numpy(np.asarray(observed_mask)).float()
+            values, observed_mask = (
+                torch.from_numpy(values).float(),
+                torch.from_numpy(np.asarray(observed_mask)).float(),
+            )
         if output_type == "np":
             observed_mask = np.tile(observed_mask, (num_samples, 1, 1)) if num_samples > 1 else observed_mask
         elif num_samples > 1:
@@ -734,7 +900,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         flat_rows = row_index.reshape(-1)
         frames = []
         for sample in range(num_samples):
-            sample_values = values[sample * num_windows : (sample + 1) * num_windows].reshape(-1, processor.num_columns)
+            sample_values = values[sample * num_windows : (sample + 1) * num_windows].reshape(
+                -1, processor.num_columns
+            )
             keep = flat_rows >= 0
             rows, positions = np.unique(flat_rows[keep], return_index=True)
             row_values = np.zeros((len(table), processor.num_columns))
@@ -786,7 +954,9 @@ def merge_generated(original: pd.Series, targets: np.ndarray, generated: pd.Seri
         merged[targets] = generated.astype(object).to_numpy()
         series = pd.Series(merged, index=original.index)
         if str(original.dtype) == "category":
-            return series.astype(pd.CategoricalDtype(sorted(set(original.dropna()) | set(generated.dropna()), key=str)))
+            return series.astype(
+                pd.CategoricalDtype(sorted(set(original.dropna()) | set(generated.dropna()), key=str))
+            )
         return series.astype(original.dtype)
     dtype = original.dtype
     if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_extension_array_dtype(dtype):
@@ -830,10 +1000,13 @@ def check_model_index(folder: str | os.PathLike) -> None:
         if not isinstance(entry, list) or len(entry) != 2 or tuple(entry) not in allowed:
             raise ValueError(
                 f"model_index.json in {str(folder)!r} declares component {name!r} as {entry!r}; a TimeAutoDiff "
-                f"pipeline only accepts {sorted(map(list, allowed))}. Refusing to load (the folder may be tampered with)."
+                f"pipeline only accepts {sorted(map(list, allowed))}. Refusing to load (the folder may be tampered "
+                "with)."
             )
         if not (Path(folder) / name).is_dir():
             raise ValueError(f"{str(folder)!r} lacks the {name!r} component folder; the saved pipeline is incomplete.")
     unknown = [key for key in index if not key.startswith("_") and key not in ALLOWED_COMPONENTS]
     if unknown:
-        raise ValueError(f"model_index.json in {str(folder)!r} declares unexpected components {unknown}; refusing to load.")
+        raise ValueError(
+            f"model_index.json in {str(folder)!r} declares unexpected components {unknown}; refusing to load."
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from statistics import NormalDist
 from typing import Any
@@ -176,7 +175,9 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
     def category_sizes(self) -> list[int]:
         """Vocabulary size per column (0 for continuous columns)."""
         self._check_fitted()
-        return [len(column.get("categories") or []) if column["kind"] != "continuous" else 0 for column in self.columns]
+        return [
+            len(column.get("categories") or []) if column["kind"] != "continuous" else 0 for column in self.columns
+        ]
 
     @property
     def metadata_indices(self) -> list[int]:
@@ -270,8 +271,13 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             )
         check_no_infinities(observed, name)
         kind = self.column_kinds.get(name) or self._infer_kind(name, series, observed)
-        column = {"name": name, "kind": kind, "dtype": str(series.dtype), "role": role,
-                  "missing_rate": float(series.isna().mean())}
+        column = {
+            "name": name,
+            "kind": kind,
+            "dtype": str(series.dtype),
+            "role": role,
+            "missing_rate": float(series.isna().mean()),
+        }
         if kind == "continuous":
             values = to_float_array(observed, name)
             column.update(fit_quantile_scaler(values))
@@ -302,11 +308,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             if num_unique == 2:
                 return "binary"
             is_integer_valued = bool(np.all(np.mod(values, 1) == 0))
-            if (
-                is_integer_valued
-                and 2 < num_unique <= self.categorical_threshold
-                and num_unique * 4 <= len(values)
-            ):
+            if is_integer_valued and 2 < num_unique <= self.categorical_threshold and num_unique * 4 <= len(values):
                 return "categorical"
             return "continuous"
         python_types = {type(value) for value in observed.head(100_000)}
@@ -704,7 +706,9 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             `np.ndarray` of shape `(num_windows, sequence_length, num_time_features)`, float64.
         """
         num_windows, length = timestamps.shape
-        position = np.broadcast_to(np.linspace(-1.0, 1.0, length) if length > 1 else np.zeros(1), (num_windows, length))
+        position = np.broadcast_to(
+            np.linspace(-1.0, 1.0, length) if length > 1 else np.zeros(1), (num_windows, length)
+        )
         features = []
         if self.time_info["kind"] == "datetime":
             index = pd.DatetimeIndex(timestamps.reshape(-1))
@@ -713,8 +717,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             names = self.time_info["feature_names"]
             cycles = {
                 "hour_of_day": (index.hour + index.minute / 60.0, 24.0),
-                "day_of_week": (index.dayofweek, 7.0),
-                "day_of_year": (index.dayofyear - 1, 365.25),
+                "day_of_week": (index.day_of_week, 7.0),
+                "day_of_year": (index.day_of_year - 1, 365.25),
                 "month_of_year": (index.month - 1, 12.0),
             }
             for name in names:
@@ -877,9 +881,15 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         elif by == "time":
             timestamps, entities = self._parse_time_and_entities(frame, fitting=not self.is_fitted)
             is_validation = np.zeros(len(frame), dtype=bool)
-            groups = [np.arange(len(frame))] if entities is None else list(frame.groupby(entities.values).indices.values())
+            groups = (
+                [np.arange(len(frame))] if entities is None else list(frame.groupby(entities.values).indices.values())
+            )
             for rows in groups:
-                ordered = rows[np.argsort(timestamps.iloc[rows].to_numpy(), kind="stable")] if timestamps is not None else rows
+                ordered = (
+                    rows[np.argsort(timestamps.iloc[rows].to_numpy(), kind="stable")]
+                    if timestamps is not None
+                    else rows
+                )
                 count = len(ordered)
                 block_edges = np.linspace(0, count, num_blocks + 1).astype(int)
                 for block_start, block_stop in zip(block_edges[:-1], block_edges[1:]):
@@ -922,7 +932,9 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             return series
         return series.mask(series.isin(sentinels))
 
-    def _parse_time_and_entities(self, frame: pd.DataFrame, fitting: bool) -> tuple[pd.Series | None, pd.Series | None]:
+    def _parse_time_and_entities(
+        self, frame: pd.DataFrame, fitting: bool
+    ) -> tuple[pd.Series | None, pd.Series | None]:
         entities = None
         if self.entity_column is not None:
             if self.entity_column not in frame.columns:
@@ -1030,7 +1042,7 @@ def sorted_categories(observed: pd.Series, name: str) -> list:
 
 def count_decimals(values: np.ndarray, max_decimals: int = 10) -> int | None:
     """Smallest number of decimals that reproduces every value exactly, or None beyond `max_decimals`."""
-    sample = values[: 200_000]
+    sample = values[:200_000]
     for decimals in range(max_decimals + 1):
         if np.array_equal(np.round(sample, decimals), sample):
             return decimals
@@ -1154,14 +1166,19 @@ def parse_timestamps(series: pd.Series, name: str) -> pd.Series:
 
 
 def check_unique_timestamps(timestamps: pd.Series, entities: pd.Series | None, time_name: str, entity_name) -> None:
-    keys = pd.DataFrame({"time": timestamps}) if entities is None else pd.DataFrame({"entity": entities, "time": timestamps})
+    keys = (
+        pd.DataFrame({"time": timestamps})
+        if entities is None
+        else pd.DataFrame({"entity": entities, "time": timestamps})
+    )
     duplicated = keys.duplicated()
     if duplicated.any():
         example = keys[duplicated].iloc[0].to_dict()
         subset = [time_name] if entity_name is None else [entity_name, time_name]
         raise ValueError(
             f"Time column {time_name!r} has {int(duplicated.sum())} duplicate timestamps"
-            f"{' within an entity' if entities is not None else ''} (e.g. {example}). Keep one row per time step, e.g. "
+            f"{' within an entity' if entities is not None else ''} (e.g. {example}). Keep one row per time step, "
+            "e.g. "
             f"`df.drop_duplicates(subset={subset}, keep='first')` or aggregate with `df.groupby({subset}).agg(...)`."
         )
 
@@ -1192,17 +1209,26 @@ def infer_datetime_frequency(sorted_time: pd.Series, same_entity: np.ndarray) ->
     candidate = pd.DatetimeIndex(values[: min(first_entity_end, 2000)])
     if len(candidate) >= 3:
         try:
-            inferred = pd.infer_freq(candidate)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inferred = pd.infer_freq(candidate)
+            inferred = getattr(inferred, "freqstr", inferred)
         except (ValueError, TypeError):
             inferred = None
         if inferred:
             return to_offset(inferred).freqstr
     days = step / pd.Timedelta(days=1)
-    if days == 1 and (pd.DatetimeIndex(values).dayofweek >= 5).mean() < 0.01 and len(values) >= 10:
+    if days == 1 and (pd.DatetimeIndex(values).day_of_week >= 5).mean() < 0.01 and len(values) >= 10:
         return "B"
     if 28 <= days <= 31:
         day_of_month = pd.DatetimeIndex(values).day
-        return "MS" if (day_of_month == 1).mean() > 0.9 else "ME" if pd.DatetimeIndex(values).is_month_end.mean() > 0.9 else to_offset(step).freqstr
+        return (
+            "MS"
+            if (day_of_month == 1).mean() > 0.9
+            else "ME"
+            if pd.DatetimeIndex(values).is_month_end.mean() > 0.9
+            else to_offset(step).freqstr
+        )
     return to_offset(step).freqstr
 
 
@@ -1223,7 +1249,7 @@ def approximate_step_days(offset) -> float:
 
 
 def calendar_feature_names(step_days: float) -> list[str]:
-    """The calendar cycles that vary at this step: finer steps see daily and weekly cycles, coarser ones only seasons."""
+    """The calendar cycles that vary at this step: fine steps see daily and weekly cycles, coarse ones seasons."""
     cycles = []
     if step_days < 1:
         cycles.append("hour_of_day")

@@ -8,7 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json", ".jsonl": "json"}
+TABLE_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+}
 
 
 def read_table(table: Any, *, argument_name: str = "table") -> pd.DataFrame:

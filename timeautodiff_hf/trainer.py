@@ -11,18 +11,18 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from .hub import push_folder_to_hub, save_with_card
 from .masking import sample_condition_mask
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
@@ -47,37 +47,84 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dataset_name", "--dataset-name", type=str, default=None, help="A Hub dataset name (or local dataset dir).")
     add("--dataset_config_name", "--dataset-config-name", type=str, default=None, help="Dataset configuration.")
     add("--split", type=str, default="train", help="Dataset split to read.")
-    add("--na_values", "--na-values", type=str, default=None,
+    add(
+        "--na_values",
+        "--na-values",
+        type=str,
+        default=None,
         help="Comma list of strings that mean missing in CSV files; when set, pandas' default NA strings (e.g. "
-             "'None', 'NA') are kept as values. Use '' to treat only empty cells as missing.")
+        "'None', 'NA') are kept as values. Use '' to treat only empty cells as missing.",
+    )
     add("--time_column", "--time-column", type=str, default=None, help="Timestamp or numeric time column.")
     add("--entity_column", "--entity-column", type=str, default=None, help="Column identifying separate series.")
-    add("--metadata_columns", "--metadata-columns", type=str, default=None, help="Comma list of time-varying conditions.")
+    add(
+        "--metadata_columns",
+        "--metadata-columns",
+        type=str,
+        default=None,
+        help="Comma list of time-varying conditions.",
+    )
     add("--static_columns", "--static-columns", type=str, default=None, help="Comma list of per-entity constants.")
-    add("--column_kinds", "--column-kinds", type=str, default=None,
-        help="Kind overrides: name=continuous|binary|categorical,...")
-    add("--missing_values", "--missing-values", type=str, default=None,
-        help="Per-column sentinels meaning missing: name=-200,...")
+    add(
+        "--column_kinds",
+        "--column-kinds",
+        type=str,
+        default=None,
+        help="Kind overrides: name=continuous|binary|categorical,...",
+    )
+    add(
+        "--missing_values",
+        "--missing-values",
+        type=str,
+        default=None,
+        help="Per-column sentinels meaning missing: name=-200,...",
+    )
     add("--drop_columns", "--drop-columns", type=str, default=None, help="Comma list of columns to ignore.")
     add("--sequence_length", "--sequence-length", type=int, default=24, help="Steps per window.")
     add("--stride", type=int, default=1, help="Step between training window starts.")
-    add("--validation_fraction", "--validation-fraction", type=float, default=0.1,
-        help="Share of each entity's final period held out for validation loss (0 disables).")
+    add(
+        "--validation_fraction",
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="Share of each entity's final period held out for validation loss (0 disables).",
+    )
     # model
-    add("--latent_dim", "--latent-dim", type=int, default=None,
-        help="Per-step latent size; default min(number of columns, 8).")
+    add(
+        "--latent_dim",
+        "--latent-dim",
+        type=int,
+        default=None,
+        help="Per-step latent size; default min(number of columns, 8).",
+    )
     add("--vae_hidden_size", "--vae-hidden-size", type=int, default=128, help="VAE width.")
-    add("--denoiser_hidden_size", "--denoiser-hidden-size", type=int, default=128, help="Denoiser width.")
-    add("--denoiser_layers", "--denoiser-layers", type=int, default=3, help="Denoiser transformer blocks.")
+    add("--denoiser_hidden_size", "--denoiser-hidden-size", type=int, default=96, help="Denoiser width.")
+    add("--denoiser_layers", "--denoiser-layers", type=int, default=2, help="Denoiser transformer blocks.")
     add("--num_heads", "--num-heads", type=int, default=4, help="Denoiser attention heads.")
     add("--num_train_timesteps", "--num-train-timesteps", type=int, default=1000, help="Diffusion steps in training.")
-    add("--prediction_type", "--prediction-type", type=str, default="epsilon", choices=["epsilon", "v_prediction"],
-        help="What the denoiser predicts.")
+    add(
+        "--prediction_type",
+        "--prediction-type",
+        type=str,
+        default="epsilon",
+        choices=["epsilon", "v_prediction"],
+        help="What the denoiser predicts.",
+    )
     add("--kl_weight", "--kl-weight", type=float, default=1e-3, help="Final beta of the VAE KL term.")
-    add("--kl_warmup_fraction", "--kl-warmup-fraction", type=float, default=0.3,
-        help="Share of VAE steps over which beta rises linearly from 0.")
-    add("--condition_dropout", "--condition-dropout", type=float, default=0.1,
-        help="Extra probability of dropping the whole condition (classifier-free guidance).")
+    add(
+        "--kl_warmup_fraction",
+        "--kl-warmup-fraction",
+        type=float,
+        default=0.3,
+        help="Share of VAE steps over which beta rises linearly from 0.",
+    )
+    add(
+        "--condition_dropout",
+        "--condition-dropout",
+        type=float,
+        default=0.1,
+        help="Extra probability of dropping the whole condition (classifier-free guidance).",
+    )
     # optimisation
     add("--vae_steps", "--vae-steps", type=int, default=1500, help="VAE optimisation steps.")
     add("--denoiser_steps", "--denoiser-steps", type=int, default=3000, help="Denoiser optimisation steps.")
@@ -86,24 +133,66 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight_decay", "--weight-decay", type=float, default=1e-4, help="AdamW weight decay.")
     add("--ema_decay", "--ema-decay", type=float, default=0.999, help="EMA decay of the denoiser (0 disables).")
     add("--gradient_accumulation_steps", "--gradient-accumulation-steps", type=int, default=1, help="Accumulation.")
-    add("--mixed_precision", "--mixed-precision", type=str, default=None, choices=["no", "fp16", "bf16"],
-        help="Mixed precision (GPU); defaults to accelerate's config.")
-    add("--max_train_minutes", "--max-train-minutes", type=float, default=None,
-        help="Wall-clock budget for both stages together (split by their step counts).")
-    add("--validation_steps", "--validation-steps", type=int, default=250, help="Evaluate validation loss every N steps.")
-    add("--early_stopping_patience", "--early-stopping-patience", type=int, default=0,
-        help="Stop a stage after this many validations without improvement (0 disables).")
+    add(
+        "--mixed_precision",
+        "--mixed-precision",
+        type=str,
+        default=None,
+        choices=["no", "fp16", "bf16"],
+        help="Mixed precision (GPU); defaults to accelerate's config.",
+    )
+    add(
+        "--max_train_minutes",
+        "--max-train-minutes",
+        type=float,
+        default=None,
+        help="Wall-clock budget for both stages together (split by their step counts).",
+    )
+    add(
+        "--validation_steps",
+        "--validation-steps",
+        type=int,
+        default=250,
+        help="Evaluate validation loss every N steps.",
+    )
+    add(
+        "--early_stopping_patience",
+        "--early-stopping-patience",
+        type=int,
+        default=0,
+        help="Stop a stage after this many validations without improvement (0 disables).",
+    )
     add("--seed", type=int, default=0, help="Random seed for everything.")
     # output, checkpoints, logging, hub
     add("--output_dir", "--output-dir", type=str, default="timeautodiff-model", help="Where the pipeline is saved.")
-    add("--checkpointing_steps", "--checkpointing-steps", type=int, default=0,
-        help="Save a resumable accelerate state every N steps of each stage (0 disables).")
-    add("--checkpoints_total_limit", "--checkpoints-total-limit", type=int, default=None,
-        help="Keep at most this many checkpoints (oldest removed).")
-    add("--resume_from_checkpoint", "--resume-from-checkpoint", type=str, default=None,
-        help="'latest' or a checkpoint folder to resume from.")
-    add("--report_to", "--report-to", type=str, default="none",
-        help="accelerate tracker: tensorboard, wandb, all or none.")
+    add(
+        "--checkpointing_steps",
+        "--checkpointing-steps",
+        type=int,
+        default=0,
+        help="Save a resumable accelerate state every N steps of each stage (0 disables).",
+    )
+    add(
+        "--checkpoints_total_limit",
+        "--checkpoints-total-limit",
+        type=int,
+        default=None,
+        help="Keep at most this many checkpoints (oldest removed).",
+    )
+    add(
+        "--resume_from_checkpoint",
+        "--resume-from-checkpoint",
+        type=str,
+        default=None,
+        help="'latest' or a checkpoint folder to resume from.",
+    )
+    add(
+        "--report_to",
+        "--report-to",
+        type=str,
+        default="none",
+        help="accelerate tracker: tensorboard, wandb, all or none.",
+    )
     add("--push_to_hub", "--push-to-hub", action="store_true", help="Upload the saved model to the Hub.")
     add("--hub_model_id", "--hub-model-id", type=str, default=None, help="Repo id for --push_to_hub.")
     add("--hub_private", "--hub-private", action="store_true", help="Create the Hub repo as private.")
@@ -201,8 +290,10 @@ def load_training_table(args: argparse.Namespace):
         if not path.exists():
             raise ValueError(f"--train_file {args.train_file!r} does not exist.")
         files = sorted(str(item) for item in path.iterdir() if item.is_file()) if path.is_dir() else [str(path)]
-        suffixes = {file.split(".")[-2] if file.endswith((".gz", ".bz2", ".xz", ".zst")) else file.split(".")[-1]
-                    for file in files}
+        suffixes = {
+            file.split(".")[-2] if file.endswith((".gz", ".bz2", ".xz", ".zst")) else file.split(".")[-1]
+            for file in files
+        }
         builders = {"csv": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet", "json": "json", "jsonl": "json"}
         kinds = {builders.get(suffix.lower()) for suffix in suffixes}
         if None in kinds or len(kinds) != 1:
@@ -226,7 +317,9 @@ def load_training_table(args: argparse.Namespace):
 
 
 def build_processor(args: argparse.Namespace) -> TimeAutoDiffProcessor:
-    missing_values = {key: parse_sentinel(value) for key, value in parse_mapping(args.missing_values, "missing_values").items()}
+    missing_values = {
+        key: parse_sentinel(value) for key, value in parse_mapping(args.missing_values, "missing_values").items()
+    }
     return TimeAutoDiffProcessor(
         time_column=args.time_column,
         entity_column=args.entity_column,
@@ -329,6 +422,7 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     project_config = ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs"))
     report_to = None if args.report_to in (None, "none") else args.report_to
     accelerator = Accelerator(
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=report_to,
@@ -339,7 +433,9 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
     if report_to:
-        accelerator.init_trackers("timeautodiff", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+        accelerator.init_trackers(
+            "timeautodiff", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        )
 
     # 1. data and processor
     table = load_training_table(args)
@@ -364,17 +460,21 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     budget_seconds = None if args.max_train_minutes is None else args.max_train_minutes * 60.0
     logger.info("***** TimeAutoDiff training *****")
     logger.info(f"  Rows = {len(table)}, columns = {num_columns} ({', '.join(processor.column_kinds_fitted)})")
-    logger.info(f"  Training windows = {len(train_dataset)} of {args.sequence_length} steps; validation windows = "
-                f"{0 if validation_dataset is None else len(validation_dataset)}")
-    logger.info(f"  Processes = {accelerator.num_processes}, batch per process = {args.batch_size}, total batch = "
-                f"{args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps}")
+    logger.info(
+        f"  Training windows = {len(train_dataset)} of {args.sequence_length} steps; validation windows = "
+        f"{0 if validation_dataset is None else len(validation_dataset)}"
+    )
+    logger.info(
+        f"  Processes = {accelerator.num_processes}, batch per process = {args.batch_size}, total batch = "
+        f"{args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps}"
+    )
     logger.info(f"  Steps: VAE = {args.vae_steps}, denoiser = {args.denoiser_steps}; latent_dim = {latent_dim}")
 
     resume_path = resolve_resume_path(args)
-    resume_stage, resume_step = None, 0
+    resume_stage = None
     if resume_path is not None:
         match = CHECKPOINT_PATTERN.match(resume_path.name)
-        resume_stage, resume_step = match.group(1), int(match.group(2))
+        resume_stage = match.group(1)
         logger.info(f"Resuming from {resume_path}")
 
     # 2. stage 1: the VAE
@@ -386,8 +486,16 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
         hidden_size=args.vae_hidden_size,
     )
     vae_budget = None if budget_seconds is None else budget_seconds * args.vae_steps / total_steps
-    vae = train_vae(accelerator, args, vae, train_dataset, validation_dataset, vae_budget,
-                    resume_path if resume_stage == "vae" else None, skip=resume_stage == "denoiser")
+    vae = train_vae(
+        accelerator,
+        args,
+        vae,
+        train_dataset,
+        validation_dataset,
+        vae_budget,
+        resume_path,
+        skip=resume_stage == "denoiser",
+    )
     if resume_stage == "denoiser":
         vae = accelerator.unwrap_model(vae)
     vae.eval().requires_grad_(False)
@@ -401,8 +509,9 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     validation_latent_dataset = None
     if validation_dataset is not None:
         validation_latents = encode_latents(accelerator, vae, validation_dataset)
-        validation_latent_dataset = TensorDataset(validation_latents * vae.config.scaling_factor,
-                                                  *validation_dataset.tensors)
+        validation_latent_dataset = TensorDataset(
+            validation_latents * vae.config.scaling_factor, *validation_dataset.tensors
+        )
 
     # 4. stage 2: the denoiser on frozen-VAE latents
     scheduler = DDPMScheduler(
@@ -423,32 +532,39 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     )
     elapsed = time.monotonic() - started
     denoiser_budget = None if budget_seconds is None else max(0.0, budget_seconds - elapsed)
-    denoiser, ema = train_denoiser(accelerator, args, denoiser, scheduler, processor, latent_dataset,
-                                   validation_latent_dataset, denoiser_budget,
-                                   resume_path if resume_stage == "denoiser" else None)
+    denoiser, ema = train_denoiser(
+        accelerator,
+        args,
+        denoiser,
+        scheduler,
+        processor,
+        latent_dataset,
+        validation_latent_dataset,
+        denoiser_budget,
+        resume_path if resume_stage == "denoiser" else None,
+    )
 
     # 5. save: EMA weights into the denoiser, pipeline folder, training_args.json, model card
     denoiser = accelerator.unwrap_model(denoiser)
     if ema is not None:
         ema.copy_to(denoiser.parameters())
-    pipeline = TimeAutoDiffPipeline(vae=accelerator.unwrap_model(vae), denoiser=denoiser, scheduler=scheduler,
-                                    processor=processor)
+    pipeline = TimeAutoDiffPipeline(
+        vae=accelerator.unwrap_model(vae), denoiser=denoiser, scheduler=scheduler, processor=processor
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        pipeline.save_pretrained(str(output_dir))
         write_training_args(args, output_dir, time.monotonic() - started, len(train_dataset))
-        write_card(output_dir, processor, args)
+        save_with_card(pipeline, output_dir)
         if args.push_to_hub:
-            from .hub import push_folder_to_hub
-
-            push_folder_to_hub(output_dir, args.hub_model_id, private=args.hub_private,
-                               commit_message="Upload TimeAutoDiff model")
+            push_folder_to_hub(
+                output_dir, args.hub_model_id, private=args.hub_private, commit_message="Upload TimeAutoDiff model"
+            )
     accelerator.end_training()
     logger.info(f"Saved the pipeline to {output_dir} in {time.monotonic() - started:.1f} s")
     return pipeline
 
 
-def infinite_batches(loader: DataLoader, args, start_step: int, accelerator: Accelerator):
+def infinite_batches(loader: DataLoader, start_step: int, accelerator: Accelerator):
     """Yield batches forever, epoch after epoch, in an order fixed by the seed and the epoch (resumable)."""
     steps_per_epoch = max(1, len(loader))
     epoch, skip = divmod(start_step, steps_per_epoch)
@@ -456,8 +572,7 @@ def infinite_batches(loader: DataLoader, args, start_step: int, accelerator: Acc
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
         iterator = accelerator.skip_first_batches(loader, skip) if skip else loader
-        for batch in iterator:
-            yield batch
+        yield from iterator
         epoch, skip = epoch + 1, 0
 
 
@@ -477,23 +592,30 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     loader = make_loader(dataset, args, accelerator)
     vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
-    if skip or args.vae_steps == 0:
-        if skip:
-            logger.info("VAE stage already finished in the checkpoint; loading it from the denoiser checkpoint.")
-        return vae
+    # Registered in every run (also when skipped) so that checkpoints hold the same objects in the same order.
     noise_generator = torch.Generator().manual_seed(args.seed + 1000 * accelerator.process_index)
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
-    start_step = 0
+    if skip:
+        # A denoiser checkpoint holds the finished VAE as its first model; the full state is loaded later.
+        from safetensors.torch import load_file
+
+        accelerator.unwrap_model(vae).load_state_dict(load_file(str(resume_path / "model.safetensors")))
+        return vae
     if resume_path is not None:
         accelerator.load_state(str(resume_path))
-        start_step = int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
+    if args.vae_steps == 0:
+        return vae
+    start_step = 0 if resume_path is None else int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
     started = time.monotonic()
-    progress = tqdm(range(args.vae_steps), initial=start_step, desc="VAE", disable=not accelerator.is_local_main_process)
+    progress = tqdm(
+        range(args.vae_steps), initial=start_step, desc="VAE", disable=not accelerator.is_local_main_process
+    )
     best, patience = math.inf, 0
     vae.train()
     step = start_step
-    for step, (values, observed_mask, _, step_mask) in zip(range(start_step + 1, args.vae_steps + 1),
-                                                           infinite_batches(loader, args, start_step, accelerator)):
+    for step, (values, observed_mask, _, step_mask) in zip(
+        range(start_step + 1, args.vae_steps + 1), infinite_batches(loader, start_step, accelerator)
+    ):
         with accelerator.accumulate(vae):
             output = vae(values, observed_mask, generator=None)
             parts = accelerator.unwrap_model(vae).reconstruction_loss(output.decoded, values, observed_mask, step_mask)
@@ -508,8 +630,14 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
             optimizer.zero_grad()
         progress.update()
         progress.set_postfix(loss=f"{loss.item():.4f}")
-        accelerator.log({"vae/loss": loss.item(), "vae/kl": kl.item(),
-                         **{f"vae/{k}": v.item() for k, v in parts.items() if k != "loss"}}, step=step)
+        accelerator.log(
+            {
+                "vae/loss": loss.item(),
+                "vae/kl": kl.item(),
+                **{f"vae/{k}": v.item() for k, v in parts.items() if k != "loss"},
+            },
+            step=step,
+        )
         if args.checkpointing_steps and step % args.checkpointing_steps == 0 and step < args.vae_steps:
             save_checkpoint(accelerator, args, "vae", step, {})
         if validation_dataset is not None and step % args.validation_steps == 0:
@@ -535,7 +663,9 @@ def vae_validation_loss(accelerator, vae, dataset, args) -> float:
     model.eval()
     losses = []
     for start in range(0, len(dataset), 512):
-        values, observed_mask, _, step_mask = (tensor[start : start + 512].to(accelerator.device) for tensor in dataset.tensors)
+        values, observed_mask, _, step_mask = (
+            tensor[start : start + 512].to(accelerator.device) for tensor in dataset.tensors
+        )
         output = model(values, observed_mask, sample_posterior=False)
         losses.append(model.reconstruction_loss(output.decoded, values, observed_mask, step_mask)["loss"].item())
     return float(np.mean(losses))
@@ -552,11 +682,14 @@ def encode_latents(accelerator, vae, dataset: TensorDataset) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def denoiser_loss(denoiser, scheduler, processor, latents, values, observed_mask, time_features, generator,
-                  condition_dropout: float) -> torch.Tensor:
+def denoiser_loss(
+    denoiser, scheduler, processor, latents, values, observed_mask, time_features, generator, condition_dropout: float
+) -> torch.Tensor:
     """Noise-prediction loss under a random task mask (TimeAutoDiff's single masked objective)."""
     batch_size = latents.shape[0]
-    condition_mask = sample_condition_mask(observed_mask.cpu(), processor.metadata_indices, generator).to(latents.device)
+    condition_mask = sample_condition_mask(observed_mask.cpu(), processor.metadata_indices, generator).to(
+        latents.device
+    )
     if condition_dropout > 0:
         keep = (torch.rand(batch_size, 1, 1, generator=generator) >= condition_dropout).to(latents)
         condition_mask = condition_mask * keep
@@ -564,13 +697,16 @@ def denoiser_loss(denoiser, scheduler, processor, latents, values, observed_mask
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator)
     timesteps = timesteps.to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    target = (
+        noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
+    )
     prediction = denoiser(noisy, timesteps, time_features, values * condition_mask, condition_mask).sample
     return torch.nn.functional.mse_loss(prediction.float(), target.float())
 
 
-def train_denoiser(accelerator, args, denoiser, scheduler, processor, dataset, validation_dataset, budget_seconds,
-                   resume_path):
+def train_denoiser(
+    accelerator, args, denoiser, scheduler, processor, dataset, validation_dataset, budget_seconds, resume_path
+):
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     loader = make_loader(dataset, args, accelerator)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.denoiser_steps))
@@ -589,16 +725,26 @@ def train_denoiser(accelerator, args, denoiser, scheduler, processor, dataset, v
     if args.denoiser_steps == 0:
         return denoiser, ema
     started = time.monotonic()
-    progress = tqdm(range(args.denoiser_steps), initial=start_step, desc="Denoiser",
-                    disable=not accelerator.is_local_main_process)
+    progress = tqdm(
+        range(args.denoiser_steps), initial=start_step, desc="Denoiser", disable=not accelerator.is_local_main_process
+    )
     best, patience = math.inf, 0
     denoiser.train()
     for step, (latents, values, observed_mask, time_features, _) in zip(
-        range(start_step + 1, args.denoiser_steps + 1), infinite_batches(loader, args, start_step, accelerator)
+        range(start_step + 1, args.denoiser_steps + 1), infinite_batches(loader, start_step, accelerator)
     ):
         with accelerator.accumulate(denoiser):
-            loss = denoiser_loss(denoiser, scheduler, processor, latents, values, observed_mask, time_features,
-                                 noise_generator, args.condition_dropout)
+            loss = denoiser_loss(
+                denoiser,
+                scheduler,
+                processor,
+                latents,
+                values,
+                observed_mask,
+                time_features,
+                noise_generator,
+                args.condition_dropout,
+            )
             check_finite(loss, "denoiser", step)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
@@ -614,8 +760,9 @@ def train_denoiser(accelerator, args, denoiser, scheduler, processor, dataset, v
         if args.checkpointing_steps and step % args.checkpointing_steps == 0 and step < args.denoiser_steps:
             save_checkpoint(accelerator, args, "denoiser", step, {})
         if validation_dataset is not None and step % args.validation_steps == 0:
-            validation_loss = denoiser_validation_loss(accelerator, denoiser, ema, scheduler, processor,
-                                                       validation_dataset, args)
+            validation_loss = denoiser_validation_loss(
+                accelerator, denoiser, ema, scheduler, processor, validation_dataset, args
+            )
             accelerator.log({"denoiser/validation_loss": validation_loss}, step=step)
             best, patience = (validation_loss, 0) if validation_loss < best - 1e-4 else (best, patience + 1)
             if args.early_stopping_patience and patience >= args.early_stopping_patience:
@@ -653,8 +800,11 @@ def denoiser_validation_loss(accelerator, denoiser, ema, scheduler, processor, d
         latents, values, observed_mask, time_features, _ = (
             tensor[start : start + 512].to(accelerator.device) for tensor in dataset.tensors
         )
-        losses.append(denoiser_loss(model, scheduler, processor, latents, values, observed_mask, time_features,
-                                    generator, 0.0).item())
+        losses.append(
+            denoiser_loss(
+                model, scheduler, processor, latents, values, observed_mask, time_features, generator, 0.0
+            ).item()
+        )
     if ema is not None:
         ema.restore(model.parameters())
     model.train()
@@ -690,16 +840,3 @@ def write_training_args(args: argparse.Namespace, output_dir: Path, seconds: flo
         },
     }
     (output_dir / "training_args.json").write_text(json.dumps(record, indent=2, default=str))
-
-
-def write_card(output_dir: Path, processor: TimeAutoDiffProcessor, args: argparse.Namespace,
-               eval_results: dict | None = None) -> None:
-    from .modelcard import write_model_card
-
-    training_args = json.loads((output_dir / "training_args.json").read_text())
-    schema = {**processor.schema(), "latent_dim": args.latent_dim or min(processor.num_columns, 8)}
-    for column in schema["columns"]:
-        column.setdefault("categories", None)
-    dataset_name = args.dataset_name or (Path(args.train_file).name if args.train_file else None)
-    write_model_card(output_dir, schema=schema, training_args={**training_args["args"], "versions": training_args["versions"]},
-                     eval_results=eval_results, repo_id=args.hub_model_id, dataset_name=dataset_name)

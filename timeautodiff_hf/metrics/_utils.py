@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 COLUMN_KINDS = ("continuous", "binary", "categorical")
 
@@ -38,7 +37,9 @@ def as_windows(array: Any, name: str) -> np.ndarray:
     if min(windows.shape) == 0:
         raise ValueError(f"`{name}` must not be empty, got shape {windows.shape!r}, expected all dimensions > 0")
     if np.isinf(windows).any():
-        raise ValueError(f"`{name}` contains infinite values, got {int(np.isinf(windows).sum())!r} of them, expected none")
+        raise ValueError(
+            f"`{name}` contains infinite values, got {int(np.isinf(windows).sum())!r} of them, expected none"
+        )
     return windows
 
 
@@ -177,45 +178,6 @@ def derive_seeds(seed: int, count: int) -> list[int]:
     """`count` independent 63-bit seeds derived from `seed` with `np.random.SeedSequence`."""
     states = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
     return [int(state) >> 1 for state in states]
-
-
-class PostHocGRU(nn.Module):
-    """
-    A small 2-layer GRU with a linear head, used for the post-hoc discriminative and predictive scores.
-
-    Args:
-        input_size (`int`): number of input features per step.
-        hidden_size (`int`): GRU hidden size.
-        output_size (`int`): outputs of the linear head.
-        generator (`torch.Generator`): local generator used for the weight initialisation (global RNG untouched).
-        num_layers (`int`, *optional*, defaults to 2): GRU layers.
-    """
-
-    def __init__(
-        self, input_size: int, hidden_size: int, output_size: int, generator: torch.Generator, num_layers: int = 2
-    ) -> None:
-        super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, output_size)
-        bound = 1.0 / math.sqrt(hidden_size)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                parameter.uniform_(-bound, bound, generator=generator)
-
-    def forward(self, inputs: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
-        """
-        Args:
-            inputs (`torch.Tensor` of shape `(batch_size, sequence_length, input_size)`): input sequences.
-            all_steps (`bool`, *optional*, defaults to `False`): return outputs for every step instead of the last.
-
-        Returns:
-            `torch.Tensor` of shape `(batch_size, sequence_length, output_size)` if `all_steps`, else
-            `(batch_size, output_size)`.
-        """
-        hidden_states, _ = self.gru(inputs)
-        if all_steps:
-            return self.head(hidden_states)
-        return self.head(hidden_states[:, -1])
 
 
 def to_jsonable(value: Any) -> Any:

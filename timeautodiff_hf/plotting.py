@@ -1,0 +1,201 @@
+"""Pictures of tables: real vs synthetic sequences and marginals, forecast fans (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _sequence_key(frame: pd.DataFrame, processor) -> str | None:
+    for name in ("sequence_id", processor.entity_column):
+        if name is not None and name in frame.columns:
+            return name
+    return None
+
+
+def _plot_columns(processor, columns: list[str] | None, limit: int) -> list[str]:
+    if columns:
+        return list(columns)
+    continuous = [c["name"] for c in processor.columns if c["kind"] == "continuous" and c["role"] != "metadata"]
+    others = [c["name"] for c in processor.columns if c["name"] not in continuous]
+    return (continuous + others)[:limit]
+
+
+def plot_generated_sequences(
+    synthetic: pd.DataFrame,
+    processor,
+    path: str | os.PathLike,
+    real: pd.DataFrame | None = None,
+    columns: list[str] | None = None,
+    num_sequences: int = 4,
+) -> Path:
+    """
+    Line plots of a few sequences per column (synthetic, and real windows of the same length beside them), plus the
+    marginal distribution of each column (real vs synthetic) when `real` is given.
+
+    Args:
+        synthetic (`pd.DataFrame`): output of `pipe.generate`/`pipe(...)`.
+        processor (`TimeAutoDiffProcessor`): the fitted processor (for column kinds and the window length).
+        path (`str` or `os.PathLike`): PNG to write.
+        real (`pd.DataFrame`, *optional*): real table to compare with.
+        columns (`list[str]`, *optional*): columns to show (default: up to 4, continuous first).
+        num_sequences (`int`, *optional*, defaults to 4): sequences drawn per panel.
+
+    Returns:
+        `Path` of the PNG.
+    """
+    plt = _pyplot()
+    columns = _plot_columns(processor, columns, 4)
+    num_panels = 2 if real is not None else 1
+    figure, axes = plt.subplots(
+        len(columns),
+        num_panels + (1 if real is not None else 0),
+        figsize=(4.5 * (num_panels + (real is not None)), 2.6 * len(columns)),
+        squeeze=False,
+    )
+    key = _sequence_key(synthetic, processor)
+    groups = list(synthetic.groupby(key, sort=False)) if key else [(0, synthetic)]
+    length = len(groups[0][1]) if groups else processor.sequence_length
+    real_windows = []
+    if real is not None:
+        rng = np.random.default_rng(0)
+        ordered = real.sort_values(processor.time_column) if processor.time_column else real
+        if processor.entity_column:
+            pieces = [
+                group for _, group in ordered.groupby(processor.entity_column, sort=False) if len(group) >= length
+            ]
+        else:
+            pieces = [ordered]
+        for _ in range(num_sequences):
+            piece = pieces[rng.integers(len(pieces))] if pieces else ordered
+            start = int(rng.integers(0, max(1, len(piece) - length + 1)))
+            real_windows.append(piece.iloc[start : start + length])
+    for row, name in enumerate(columns):
+        kind = next(c["kind"] for c in processor.columns if c["name"] == name)
+        for _, group in groups[:num_sequences]:
+            axes[row][0].plot(np.arange(len(group)), _numeric(group[name], processor, name), alpha=0.8)
+        axes[row][0].set_title(f"synthetic: {name}", fontsize=9)
+        if real is not None:
+            for window in real_windows:
+                axes[row][1].plot(np.arange(len(window)), _numeric(window[name], processor, name), alpha=0.8)
+            axes[row][1].set_title(f"real: {name}", fontsize=9)
+            marginal = axes[row][2]
+            if kind == "continuous":
+                bins = np.histogram_bin_edges(pd.to_numeric(real[name], errors="coerce").dropna(), bins=30)
+                marginal.hist(
+                    pd.to_numeric(real[name], errors="coerce").dropna(),
+                    bins=bins,
+                    alpha=0.5,
+                    density=True,
+                    label="real",
+                )
+                marginal.hist(
+                    pd.to_numeric(synthetic[name], errors="coerce").dropna(),
+                    bins=bins,
+                    alpha=0.5,
+                    density=True,
+                    label="synthetic",
+                )
+            else:
+                real_share = real[name].astype(str).value_counts(normalize=True)
+                synthetic_share = synthetic[name].astype(str).value_counts(normalize=True)
+                labels = list(real_share.index[:12])
+                positions = np.arange(len(labels))
+                marginal.bar(positions - 0.2, real_share.reindex(labels).fillna(0), width=0.4, label="real")
+                marginal.bar(positions + 0.2, synthetic_share.reindex(labels).fillna(0), width=0.4, label="synthetic")
+                marginal.set_xticks(positions, labels, rotation=45, fontsize=7)
+            marginal.set_title(f"marginal: {name}", fontsize=9)
+            marginal.legend(fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _numeric(series: pd.Series, processor, name: str) -> np.ndarray:
+    """Category indices for discrete columns (so they can be drawn as lines), numbers otherwise."""
+    column = next(c for c in processor.columns if c["name"] == name)
+    if column["kind"] == "continuous":
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    lookup = {str(value): index for index, value in enumerate(column["categories"])}
+    return np.array([lookup.get(str(value), np.nan) for value in series], dtype=float)
+
+
+def plot_forecast_fan(
+    history: pd.DataFrame,
+    forecast: pd.DataFrame,
+    processor,
+    path: str | os.PathLike,
+    column: str | None = None,
+    truth: pd.DataFrame | None = None,
+    history_steps: int = 72,
+) -> Path:
+    """
+    History, the median forecast and its 10-90 % band (from the `sample` draws) for the first entity.
+
+    Args:
+        history (`pd.DataFrame`): the history given to `pipe.forecast`.
+        forecast (`pd.DataFrame`): its output (with a `sample` column for several draws).
+        processor (`TimeAutoDiffProcessor`): the fitted processor.
+        path (`str` or `os.PathLike`): PNG to write.
+        column (`str`, *optional*): continuous column to show (default: the first continuous non-metadata one).
+        truth (`pd.DataFrame`, *optional*): the real future, drawn for comparison.
+        history_steps (`int`, *optional*, defaults to 72): how much history to show.
+
+    Returns:
+        `Path` of the PNG.
+    """
+    plt = _pyplot()
+    column = column or _plot_columns(processor, None, 1)[0]
+    time_column = processor.time_column
+    entity_column = processor.entity_column
+    if entity_column:
+        entity = forecast[entity_column].iloc[0]
+        history = history[history[entity_column] == entity]
+        forecast = forecast[forecast[entity_column] == entity]
+        if truth is not None:
+            truth = truth[truth[entity_column] == entity]
+    if time_column:
+        history = history.sort_values(time_column)
+    history = history.tail(history_steps)
+    x_history = history[time_column] if time_column else np.arange(len(history))
+    draws = (
+        forecast.pivot_table(index=time_column or "step", columns="sample", values=column)
+        if "sample" in forecast.columns
+        else forecast.set_index(time_column or "step")[[column]]
+    )
+    figure, axis = plt.subplots(figsize=(9, 3.5))
+    axis.plot(x_history, pd.to_numeric(history[column], errors="coerce"), color="black", label="history")
+    x_future = draws.index if time_column else np.arange(len(history), len(history) + len(draws))
+    axis.fill_between(
+        x_future, draws.quantile(0.1, axis=1), draws.quantile(0.9, axis=1), alpha=0.3, label="10-90 % band"
+    )
+    axis.plot(x_future, draws.median(axis=1), color="tab:blue", label="median forecast")
+    if truth is not None:
+        x_truth = truth[time_column] if time_column else x_future
+        axis.plot(
+            x_truth, pd.to_numeric(truth[column], errors="coerce"), color="tab:red", linestyle="--", label="truth"
+        )
+    axis.set_title(f"forecast of {column}")
+    axis.legend(fontsize=8)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
