@@ -209,11 +209,22 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
         observed_mask: torch.Tensor,
         sample_posterior: bool = True,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> TimeAutoDiffVAEOutput | tuple:
-        """Encode, sample (or take the mean of) the posterior and decode. Shapes as in `encode`/`decode`."""
+        """
+        Encode, sample (or take the mean of) the posterior and decode. Shapes as in `encode`/`decode`.
+
+        `noise` (`(batch_size, sequence_length, latent_dim)`), when given, is the standard-normal draw of the
+        reparameterisation (training draws it for the global batch so that data-parallel runs match one process).
+        """
         posterior = self.encode(values, observed_mask)
-        latents = posterior.sample(generator) if sample_posterior else posterior.latent_mean
+        if not sample_posterior:
+            latents = posterior.latent_mean
+        elif noise is not None:
+            latents = posterior.latent_mean + torch.exp(0.5 * posterior.latent_logvar) * noise.to(values)
+        else:
+            latents = posterior.sample(generator)
         decoded = self.decode(latents)
         if not return_dict:
             return decoded, posterior

@@ -496,8 +496,7 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
         resume_path,
         skip=resume_stage == "denoiser",
     )
-    if resume_stage == "denoiser":
-        vae = accelerator.unwrap_model(vae)
+    vae = accelerator.unwrap_model(vae)
     vae.eval().requires_grad_(False)
 
     # 3. latents of every training window, and the scaling factor that gives them unit variance
@@ -593,7 +592,7 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
     loader = make_loader(dataset, args, accelerator)
     vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
     # Registered in every run (also when skipped) so that checkpoints hold the same objects in the same order.
-    noise_generator = torch.Generator().manual_seed(args.seed + 1000 * accelerator.process_index)
+    noise_generator = torch.Generator().manual_seed(args.seed + 1000)
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
     if skip:
         # A denoiser checkpoint holds the finished VAE as its first model; the full state is loaded later.
@@ -617,7 +616,12 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
         range(start_step + 1, args.vae_steps + 1), infinite_batches(loader, start_step, accelerator)
     ):
         with accelerator.accumulate(vae):
-            output = vae(values, observed_mask, generator=None)
+            global_noise = torch.randn(
+                (values.shape[0] * accelerator.num_processes, values.shape[1], args_latent_dim(accelerator, vae)),
+                generator=noise_generator,
+            )
+            noise = local_part(global_noise, accelerator)
+            output = vae(values, observed_mask, noise=noise)
             parts = accelerator.unwrap_model(vae).reconstruction_loss(output.decoded, values, observed_mask, step_mask)
             beta = args.kl_weight * min(1.0, step / max(1.0, args.kl_warmup_fraction * args.vae_steps))
             kl = output.posterior.kl().mean()
@@ -682,20 +686,47 @@ def encode_latents(accelerator, vae, dataset: TensorDataset) -> torch.Tensor:
     return torch.cat(chunks)
 
 
+def local_part(tensor: torch.Tensor, accelerator: Accelerator | None) -> torch.Tensor:
+    """This process's slice of a tensor drawn for the global batch (all processes draw the same numbers)."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return tensor
+    size = tensor.shape[0] // accelerator.num_processes
+    return tensor[accelerator.process_index * size : (accelerator.process_index + 1) * size]
+
+
+def args_latent_dim(accelerator: Accelerator, vae) -> int:
+    return accelerator.unwrap_model(vae).config.latent_dim
+
+
 def denoiser_loss(
-    denoiser, scheduler, processor, latents, values, observed_mask, time_features, generator, condition_dropout: float
+    denoiser,
+    scheduler,
+    processor,
+    latents,
+    values,
+    observed_mask,
+    time_features,
+    generator,
+    condition_dropout: float,
+    accelerator: Accelerator | None = None,
 ) -> torch.Tensor:
-    """Noise-prediction loss under a random task mask (TimeAutoDiff's single masked objective)."""
-    batch_size = latents.shape[0]
-    condition_mask = sample_condition_mask(observed_mask.cpu(), processor.metadata_indices, generator).to(
-        latents.device
-    )
+    """
+    Noise-prediction loss under a random task mask (TimeAutoDiff's single masked objective).
+
+    Every random number (masks, condition dropout, noise, timesteps) is drawn for the global batch of all processes
+    from one generator and sliced, so N processes with batch B train exactly like one process with batch N * B.
+    """
+    batch_size, length, num_columns = observed_mask.shape
+    global_size = batch_size * (1 if accelerator is None else accelerator.num_processes)
+    all_observed = torch.ones(global_size, length, num_columns)
+    keep = sample_condition_mask(all_observed, processor.metadata_indices, generator)
+    condition_mask = local_part(keep, accelerator).to(latents.device) * observed_mask
+    dropout_draw = local_part(torch.rand(global_size, 1, 1, generator=generator), accelerator)
     if condition_dropout > 0:
-        keep = (torch.rand(batch_size, 1, 1, generator=generator) >= condition_dropout).to(latents)
-        condition_mask = condition_mask * keep
-    noise = torch.randn(latents.shape, generator=generator).to(latents)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator)
-    timesteps = timesteps.to(latents.device)
+        condition_mask = condition_mask * (dropout_draw >= condition_dropout).to(latents)
+    noise = local_part(torch.randn((global_size, *latents.shape[1:]), generator=generator), accelerator).to(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (global_size,), generator=generator)
+    timesteps = local_part(timesteps, accelerator).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     target = (
         noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(latents, noise, timesteps)
@@ -709,14 +740,16 @@ def train_denoiser(
 ):
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     loader = make_loader(dataset, args, accelerator)
+    # The schedule counts optimiser steps, so it is not handed to `prepare` (which would step it once per process).
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.denoiser_steps))
-    denoiser, optimizer, loader, lr_scheduler = accelerator.prepare(denoiser, optimizer, loader, lr_scheduler)
+    denoiser, optimizer, loader = accelerator.prepare(denoiser, optimizer, loader)
+    accelerator.register_for_checkpointing(lr_scheduler)
     ema = None
     if args.ema_decay > 0:
         ema = EMAModel(accelerator.unwrap_model(denoiser).parameters(), decay=args.ema_decay, use_ema_warmup=True)
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
-    noise_generator = torch.Generator().manual_seed(args.seed + 7 + 1000 * accelerator.process_index)
+    noise_generator = torch.Generator().manual_seed(args.seed + 7)
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
     start_step = 0
     if resume_path is not None:
@@ -744,13 +777,15 @@ def train_denoiser(
                 time_features,
                 noise_generator,
                 args.condition_dropout,
+                accelerator,
             )
             check_finite(loss, "denoiser", step)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(denoiser.parameters(), 1.0)
             optimizer.step()
-            lr_scheduler.step()
+            if accelerator.sync_gradients:
+                lr_scheduler.step()
             optimizer.zero_grad()
         if accelerator.sync_gradients and ema is not None:
             ema.step(accelerator.unwrap_model(denoiser).parameters())

@@ -1,0 +1,189 @@
+"""Training entry point: flags, config files, checkpoints, resume after a real kill, distributed safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from timeautodiff_hf.trainer import (
+    COMPLETE_MARKER,
+    check_distributed_setup,
+    list_checkpoints,
+    main,
+    parse_args,
+)
+
+try:
+    from .tiny_model import make_tiny_table, tiny_training_args
+except ImportError:
+    from tiny_model import make_tiny_table, tiny_training_args
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    make_tiny_table().to_csv(path, index=False)
+    return path
+
+
+def weights(folder: Path, component: str) -> dict:
+    return load_file(folder / component / "diffusion_pytorch_model.safetensors")
+
+
+def assert_same_weights(first: Path, second: Path) -> None:
+    for component in ("vae", "denoiser"):
+        a, b = weights(first, component), weights(second, component)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert (a[key] - b[key]).abs().max().item() == 0.0, f"{component}.{key} differs"
+
+
+def train_command(table_path: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "timeautodiff_hf.cli", "train", *tiny_training_args(table_path, output_dir, *extra)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(table_path, tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("full") / "run"
+    main(
+        parse_args(
+            tiny_training_args(table_path, output_dir, "--checkpointing_steps", "10", "--checkpoints_total_limit", "2")
+        )
+    )
+    return output_dir
+
+
+def test_checkpoints_rotate_and_training_args_record_versions(uninterrupted_run):
+    checkpoints = list_checkpoints(uninterrupted_run)
+    assert [path.name for path in checkpoints] == ["checkpoint-denoiser-20", "checkpoint-denoiser-30"]
+    assert all((path / COMPLETE_MARKER).is_file() for path in checkpoints)
+    record = json.loads((uninterrupted_run / "training_args.json").read_text())
+    assert record["args"]["checkpointing_steps"] == 10
+    assert {"torch", "diffusers", "transformers", "accelerate"} <= set(record["versions"])
+
+
+def kill_when_exists(command: list[str], marker: Path) -> None:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert marker.exists(), f"training never wrote {marker}"
+
+
+@pytest.mark.parametrize("stage_marker", ["checkpoint-vae-20", "checkpoint-denoiser-10"])
+def test_resume_after_a_real_kill_reaches_the_same_weights(table_path, uninterrupted_run, tmp_path, stage_marker):
+    """Kill a training process (SIGKILL) after a checkpoint of either stage, resume from 'latest', and compare the
+    final weights with an uninterrupted run of the same seed: they must be identical on CPU."""
+    killed = tmp_path / "killed"
+    command = train_command(table_path, killed, "--checkpointing_steps", "10", "--checkpoints_total_limit", "2")
+    kill_when_exists(command, killed / stage_marker)
+    assert not (killed / "model_index.json").exists(), "the run was meant to be killed before it finished"
+    # Half-written checkpoints (no completion marker) must never be taken as the latest one.
+    (killed / "checkpoint-denoiser-35").mkdir(exist_ok=True)
+    (killed / ".tmp-checkpoint-denoiser-39").mkdir(exist_ok=True)
+    assert "checkpoint-denoiser-35" not in [path.name for path in list_checkpoints(killed)]
+    subprocess.run([*command, "--resume_from_checkpoint", "latest"], check=True, capture_output=True)
+    assert_same_weights(uninterrupted_run, killed)
+
+
+def test_yaml_config_supplies_defaults_and_flags_override(table_path, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("sequence_length: 12\nvae_steps: 7\nlatent_dim: 2\n")
+    args = parse_args(["--config", str(config), "--train_file", str(table_path), "--vae_steps", "9"])
+    assert args.sequence_length == 12 and args.latent_dim == 2 and args.vae_steps == 9
+    config.write_text("sequence_lenght: 12\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_args(["--config", str(config), "--train_file", str(table_path)])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ([], "exactly one of --train_file or --dataset_name"),
+        (["--train_file", "x.csv", "--sequence_length", "0"], "sequence_length"),
+        (["--train_file", "x.csv", "--learning_rate", "-1"], "learning_rate"),
+        (["--train_file", "x.csv", "--validation_fraction", "1.5"], "validation_fraction"),
+        (["--train_file", "x.csv", "--push_to_hub"], "hub_model_id"),
+        (["--train_file", "x.csv", "--max_train_minutes", "0"], "max_train_minutes"),
+    ],
+)
+def test_when_training_flags_invalid_then_raises_value_error(flags, message):
+    with pytest.raises(ValueError, match=message):
+        parse_args(flags)
+
+
+def test_when_train_file_missing_then_error_names_it(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        main(parse_args(["--train_file", str(tmp_path / "absent.csv"), "--output_dir", str(tmp_path / "o")]))
+
+
+def test_when_processes_launched_without_a_process_group_then_refuses(monkeypatch):
+    from accelerate import Accelerator
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="ACCELERATE_USE_CPU=true"):
+        check_distributed_setup(Accelerator(cpu=True))
+
+
+def test_time_budget_stops_training_early(table_path, tmp_path):
+    output_dir = tmp_path / "budget"
+    started = time.monotonic()
+    main(
+        parse_args(
+            tiny_training_args(
+                table_path,
+                output_dir,
+                "--vae_steps",
+                "100000",
+                "--denoiser_steps",
+                "100000",
+                "--max_train_minutes",
+                "0.05",
+            )
+        )
+    )
+    assert time.monotonic() - started < 60
+    assert (output_dir / "model_index.json").is_file()
+
+
+def test_parquet_and_folder_inputs_read_through_datasets(tmp_path):
+    from timeautodiff_hf.trainer import load_training_table
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    table = make_tiny_table()
+    table.iloc[:60].to_parquet(folder / "a.parquet")
+    table.iloc[60:].to_parquet(folder / "b.parquet")
+    args = parse_args(["--train_file", str(folder)])
+    loaded = load_training_table(args)
+    assert len(loaded) == len(table) and list(loaded.columns) == list(table.columns)
+    os.remove(folder / "b.parquet")
+    (folder / "b.txt").write_text("x")
+    with pytest.raises(ValueError, match="CSV, Parquet or JSON"):
+        load_training_table(parse_args(["--train_file", str(folder)]))
+
+
+def run_training(argv: list[str]) -> None:
+    main(parse_args(argv))
+
+
+def test_two_process_data_parallel_matches_one_process_with_the_global_batch(table_path, tmp_path):
+    """2-process CPU DDP (accelerate.debug_launcher) with batch 8 per process must train the same weights as one
+    process with batch 16: gradients are synchronised and every random draw is made for the global batch."""
+    from accelerate import debug_launcher
+
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    debug_launcher(run_training, args=(tiny_training_args(table_path, parallel, "--batch_size", "8"),), num_processes=2)
+    run_training(tiny_training_args(table_path, single, "--batch_size", "16"))
+    for component in ("vae", "denoiser"):
+        a, b = weights(parallel, component), weights(single, component)
+        worst = max((a[key] - b[key]).abs().max().item() for key in a)
+        assert worst < 1e-4, f"{component} differs by {worst}"
