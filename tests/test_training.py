@@ -172,6 +172,10 @@ def test_parquet_and_folder_inputs_read_through_datasets(tmp_path):
 
 
 def run_training(argv: list[str]) -> None:
+    from accelerate.state import AcceleratorState
+
+    # Forked workers inherit the single-process accelerate state of earlier tests: start from a clean one.
+    AcceleratorState._reset_state(reset_partial_state=True)
     main(parse_args(argv))
 
 
@@ -181,7 +185,9 @@ def test_two_process_data_parallel_matches_one_process_with_the_global_batch(tab
     from accelerate import debug_launcher
 
     parallel, single = tmp_path / "parallel", tmp_path / "single"
-    debug_launcher(run_training, args=(tiny_training_args(table_path, parallel, "--batch_size", "8"),), num_processes=2)
+    debug_launcher(
+        run_training, args=(tiny_training_args(table_path, parallel, "--batch_size", "8"),), num_processes=2
+    )
     run_training(tiny_training_args(table_path, single, "--batch_size", "16"))
     for component in ("vae", "denoiser"):
         a, b = weights(parallel, component), weights(single, component)

@@ -243,7 +243,13 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         self._check_declared_columns(frame)
         if len(frame) == 0:
             raise ValueError("The table is empty: `fit` needs at least one row.")
-        self.column_order = [str(name) for name in frame.columns]
+        bad_names = [name for name in frame.columns if not isinstance(name, (str, int, np.integer))]
+        if bad_names:
+            raise ValueError(
+                f"Column names must be strings or integers, got {bad_names[:5]}; rename them (e.g. "
+                "`df.columns = df.columns.map(str)`)."
+            )
+        self.column_order = [int(name) if isinstance(name, np.integer) else name for name in frame.columns]
         if len(set(self.column_order)) != len(self.column_order):
             raise ValueError("The table has duplicate column names; rename them so that each column is unique.")
         feature_names = [name for name in frame.columns if name not in (self.time_column, self.entity_column)]
@@ -252,7 +258,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         columns = []
         for name in feature_names:
             series = self._apply_missing_sentinels(frame[name], name)
-            columns.append(self._fit_column(name, series))
+            columns.append(self._fit_column(name, series, frame[name].dtype))
         self.columns = columns
         self.time_info = None
         timestamps, entities = self._parse_time_and_entities(frame, fitting=True)
@@ -261,7 +267,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             self.time_info["entity_dtype"] = str(frame[self.entity_column].dtype)
         return self
 
-    def _fit_column(self, name: str, series: pd.Series) -> dict:
+    def _fit_column(self, name: Any, series: pd.Series, original_dtype: Any) -> dict:
         role = "metadata" if name in self.metadata_columns else "static" if name in self.static_columns else "feature"
         observed = series.dropna()
         if len(observed) == 0:
@@ -274,10 +280,17 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         column = {
             "name": name,
             "kind": kind,
-            "dtype": str(series.dtype),
+            "dtype": str(original_dtype),
             "role": role,
             "missing_rate": float(series.isna().mean()),
         }
+        if isinstance(original_dtype, pd.CategoricalDtype):
+            column["categorical_dtype"] = {
+                "categories": [
+                    value.item() if isinstance(value, np.generic) else value for value in original_dtype.categories
+                ],
+                "ordered": bool(original_dtype.ordered),
+            }
         if kind == "continuous":
             values = to_float_array(observed, name)
             column.update(fit_quantile_scaler(values))
@@ -342,17 +355,21 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             else (sorted_entities.values[1:] == sorted_entities.values[:-1])
         )
         if pd.api.types.is_datetime64_any_dtype(sorted_time.dtype):
-            frequency = infer_datetime_frequency(sorted_time, same_entity)
-            kind = "datetime"
+            timezone = self.__dict__.pop("_fit_timezone", None)
+            local_time = pd.DatetimeIndex(sorted_time)
+            if timezone:
+                # The grid lives in local time: a day is a calendar day, also across daylight-saving changes.
+                local_time = local_time.tz_localize("UTC").tz_convert(timezone)
+            frequency = infer_datetime_frequency(local_time, same_entity)
             offset = to_offset(frequency)
             step_days = approximate_step_days(offset)
             feature_names = calendar_feature_names(step_days) + ["position"]
-            start, end = sorted_time.iloc[0], sorted_time.iloc[-1]
+            start, end = sorted_time.min(), sorted_time.max()
             time_info = {
-                "kind": kind,
+                "kind": "datetime",
                 "frequency": frequency,
-                "dtype": str(timestamps.dtype),
-                "timezone": self.__dict__.pop("_fit_timezone", None),
+                "dtype": self.__dict__.pop("_fit_time_dtype", str(timestamps.dtype)),
+                "timezone": timezone,
                 "start": start.isoformat(),
                 "end": end.isoformat(),
                 "feature_names": feature_names,
@@ -365,8 +382,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                 "kind": "numeric",
                 "frequency": int(step) if step.is_integer() else step,
                 "dtype": str(timestamps.dtype),
-                "start": float(sorted_time.iloc[0]),
-                "end": float(sorted_time.iloc[-1]),
+                "start": float(sorted_time.min()),
+                "end": float(sorted_time.max()),
                 "feature_names": ["position"],
             }
         return time_info
@@ -536,6 +553,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         if self.time_info["kind"] == "datetime":
             offset = to_offset(self.time_info["frequency"])
             index = pd.DatetimeIndex(sorted_time)
+            if self.time_info.get("timezone"):
+                index = index.tz_localize("UTC").tz_convert(self.time_info["timezone"])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 expected = index[:-1] + offset
@@ -575,6 +594,11 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                 "`sequence_length`, or pass `cover_all_rows=True` for inference."
             )
         row_index = np.stack(window_rows).astype(np.int64)
+        # A bridged gap as long as a window would give windows without any real row: they carry no information.
+        row_index = row_index[(row_index >= 0).any(axis=1)]
+        window_entities = [
+            entity for entity, keep in zip(window_entities, (np.stack(window_rows) >= 0).any(axis=1)) if keep
+        ]
         padding = row_index < 0
         safe_rows = np.where(padding, 0, row_index)
         values = cell_values[safe_rows]
@@ -705,6 +729,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         Returns:
             `np.ndarray` of shape `(num_windows, sequence_length, num_time_features)`, float64.
         """
+        self._check_fitted()
         num_windows, length = timestamps.shape
         position = np.broadcast_to(
             np.linspace(-1.0, 1.0, length) if length > 1 else np.zeros(1), (num_windows, length)
@@ -810,6 +835,9 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         if missing is not None and missing.any():
             objects[missing] = None
         series = pd.Series(objects, dtype=object)
+        declared = column.get("categorical_dtype")
+        if declared is not None:
+            return pd.Series(pd.Categorical(series, categories=declared["categories"], ordered=declared["ordered"]))
         return restore_dtype(series, column["dtype"], categories=categories)
 
     def _decode_timestamps(self, flat: np.ndarray) -> pd.Series:
@@ -819,7 +847,10 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             timezone = self.time_info.get("timezone")
             if timezone is not None and series.dt.tz is None:
                 series = series.dt.tz_localize("UTC").dt.tz_convert(timezone)
-            return series
+            try:
+                return series.astype(self.time_info.get("dtype") or series.dtype)
+            except (TypeError, ValueError):
+                return series
         return restore_dtype(pd.Series(flat), self.time_info.get("dtype"))
 
     # ------------------------------------------------------------------ feature space for metrics
@@ -968,6 +999,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                     )
                 if fitting:
                     self._fit_timezone = timezone
+                    self._fit_time_dtype = str(timestamps.dtype)
                 if timezone is not None:
                     # Internally every timestamp is naive UTC; calendar features and outputs use the local zone.
                     timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -1195,18 +1227,20 @@ def sort_order(timestamps: pd.Series | None, entities: pd.Series | None) -> np.n
     return np.lexsort((time_key, pd.factorize(entities)[0]))
 
 
-def infer_datetime_frequency(sorted_time: pd.Series, same_entity: np.ndarray) -> str:
-    """The step of the time grid: pandas' `infer_freq` on a clean run when it works, else the most common gap."""
-    values = sorted_time.to_numpy()
+def infer_datetime_frequency(values: pd.DatetimeIndex, same_entity: np.ndarray) -> str:
+    """The step of the time grid: pandas' `infer_freq` on a clean run when it works, else the most common gap.
+
+    `values` are sorted within each entity and may be timezone-aware (local time).
+    """
     if len(values) < 2 or not same_entity.any():
         return "D"
-    differences = pd.Series((values[1:] - values[:-1])[same_entity])
+    differences = pd.Series(values[1:] - values[:-1])[same_entity]
     differences = differences[differences > pd.Timedelta(0)]
     if differences.empty:
         return "D"
     step = differences.mode().iloc[0]
     first_entity_end = int(np.argmin(same_entity)) + 1 if not same_entity.all() else len(values)
-    candidate = pd.DatetimeIndex(values[: min(first_entity_end, 2000)])
+    candidate = values[: min(first_entity_end, 2000)]
     if len(candidate) >= 3:
         try:
             with warnings.catch_warnings():
@@ -1218,17 +1252,15 @@ def infer_datetime_frequency(sorted_time: pd.Series, same_entity: np.ndarray) ->
         if inferred:
             return to_offset(inferred).freqstr
     days = step / pd.Timedelta(days=1)
-    if days == 1 and (pd.DatetimeIndex(values).day_of_week >= 5).mean() < 0.01 and len(values) >= 10:
+    if days == 1 and (values.day_of_week >= 5).mean() < 0.01 and len(values) >= 10:
         return "B"
+    if days >= 1 and days == int(days) and days < 28:
+        return "D" if days == 1 else f"{int(days)}D"
     if 28 <= days <= 31:
-        day_of_month = pd.DatetimeIndex(values).day
-        return (
-            "MS"
-            if (day_of_month == 1).mean() > 0.9
-            else "ME"
-            if pd.DatetimeIndex(values).is_month_end.mean() > 0.9
-            else to_offset(step).freqstr
-        )
+        if (values.day == 1).mean() > 0.9:
+            return "MS"
+        if values.is_month_end.mean() > 0.9:
+            return "ME"
     return to_offset(step).freqstr
 
 
@@ -1236,7 +1268,7 @@ def approximate_step_days(offset) -> float:
     try:
         return pd.Timedelta(offset) / pd.Timedelta(days=1)
     except (ValueError, TypeError):
-        name = offset.name if hasattr(offset, "name") else str(offset)
+        name = getattr(offset, "rule_code", None) or str(offset)
         if name.startswith(("M", "BM", "SM", "CBM")):
             return 30.0 * getattr(offset, "n", 1)
         if name.startswith(("Q", "BQ")):

@@ -1,120 +1,36 @@
-"""A small ensemble GRU with a hand-written backward pass, fast on CPU for the post-hoc metric models."""
+"""Small ensembles of GRUs in numpy with a hand-written backward pass, for the post-hoc metric models."""
 
 from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
+import numpy as np
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPSILON = 1e-8
 
 
-class _GRULayerFunction(torch.autograd.Function):
+class EnsembleGRU:
     r"""
-    One GRU layer (PyTorch gate convention r, z, n) over a batch of independent ensemble members.
+    `num_members` independent multi-layer GRUs (PyTorch `nn.GRU` equations, gate order r, z, n) with a linear head,
+    stacked along a leading member axis and trained side by side with Adam.
 
-    Autograd on `nn.GRU` creates a dozen graph nodes per time step, and on small CPU models the autograd engine
-    overhead dominates. This function runs the recurrence without a graph and back-propagates through time by hand;
-    everything that does not depend on the recurrence (input projections, weight gradients) is one batched matmul.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        inputs: torch.Tensor,
-        weight_ih: torch.Tensor,
-        weight_hh: torch.Tensor,
-        bias_ih: torch.Tensor,
-        bias_hh: torch.Tensor,
-    ) -> torch.Tensor:
-        # Shapes: inputs (members, batch, steps, in), weight_ih (members, in, 3h), weight_hh (members, h, 3h),
-        # biases (members, 3h).
-        members, batch, steps, input_size = inputs.shape
-        hidden_size = weight_hh.shape[1]
-        gates_input = torch.matmul(inputs.reshape(members, batch * steps, input_size), weight_ih)
-        gates_input = (gates_input + bias_ih[:, None]).view(members, batch, steps, 3 * hidden_size)
-        input_rz = gates_input[..., : 2 * hidden_size].unbind(2)
-        input_n = gates_input[..., 2 * hidden_size :].unbind(2)
-        bias_hh = bias_hh[:, None]
-        hidden = inputs.new_zeros(members, batch, hidden_size)
-        outputs, gates_rz, candidates, hidden_n = [], [], [], []
-        for step in range(steps):
-            gates_hidden = torch.baddbmm(bias_hh, hidden, weight_hh)
-            rz = torch.sigmoid(input_rz[step] + gates_hidden[..., : 2 * hidden_size])
-            reset, update = rz[..., :hidden_size], rz[..., hidden_size:]
-            recurrent_n = gates_hidden[..., 2 * hidden_size :]
-            candidate = torch.tanh(torch.addcmul(input_n[step], reset, recurrent_n))
-            hidden = torch.addcmul(candidate, update, hidden - candidate)
-            outputs.append(hidden)
-            gates_rz.append(rz)
-            candidates.append(candidate)
-            hidden_n.append(recurrent_n)
-        outputs = torch.stack(outputs, 2)
-        ctx.save_for_backward(
-            inputs,
-            weight_ih,
-            weight_hh,
-            outputs,
-            torch.stack(gates_rz, 2),
-            torch.stack(candidates, 2),
-            torch.stack(hidden_n, 2),
-        )
-        return outputs
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad_outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        inputs, weight_ih, weight_hh, outputs, gates_rz, candidates, hidden_n = ctx.saved_tensors
-        members, batch, steps, input_size = inputs.shape
-        hidden_size = weight_hh.shape[1]
-        previous = torch.cat([outputs.new_zeros(members, batch, 1, hidden_size), outputs[:, :, :-1]], 2)
-        # Everything that does not need the recurrence is computed for all steps at once.
-        rz_slopes = (gates_rz * (1 - gates_rz)).unbind(2)
-        candidate_slopes = (1 - candidates * candidates).unbind(2)
-        previous_minus_candidate = (previous - candidates).unbind(2)
-        resets = gates_rz[..., :hidden_size].unbind(2)
-        updates = gates_rz[..., hidden_size:].unbind(2)
-        recurrent_n = hidden_n.unbind(2)
-        step_grads = grad_outputs.unbind(2)
-        weight_hh_t = weight_hh.transpose(1, 2)
-        grad_hidden = torch.zeros_like(step_grads[0])
-        grad_gates_hidden, grad_candidate_pre = [None] * steps, [None] * steps
-        for step in reversed(range(steps)):
-            grad_state = step_grads[step] + grad_hidden
-            grad_keep = grad_state * updates[step]
-            grad_pre_n = (grad_state - grad_keep) * candidate_slopes[step]
-            grad_rz = torch.cat([grad_pre_n * recurrent_n[step], grad_state * previous_minus_candidate[step]], -1)
-            grad_rz = grad_rz * rz_slopes[step]
-            grad_gates = torch.cat([grad_rz, grad_pre_n * resets[step]], -1)
-            grad_hidden = torch.baddbmm(grad_keep, grad_gates, weight_hh_t)
-            grad_gates_hidden[step] = grad_gates
-            grad_candidate_pre[step] = grad_pre_n
-        grad_gates_hidden = torch.stack(grad_gates_hidden, 2)
-        grad_gates_input = torch.cat(
-            [grad_gates_hidden[..., : 2 * hidden_size], torch.stack(grad_candidate_pre, 2)], -1
-        )
-        flat_gates_hidden = grad_gates_hidden.reshape(members, batch * steps, 3 * hidden_size)
-        flat_gates_input = grad_gates_input.reshape(members, batch * steps, 3 * hidden_size)
-        grad_weight_hh = previous.reshape(members, batch * steps, hidden_size).transpose(1, 2) @ flat_gates_hidden
-        grad_weight_ih = inputs.reshape(members, batch * steps, input_size).transpose(1, 2) @ flat_gates_input
-        grad_inputs = None
-        if ctx.needs_input_grad[0]:
-            grad_inputs = (flat_gates_input @ weight_ih.transpose(1, 2)).view(members, batch, steps, input_size)
-        return grad_inputs, grad_weight_ih, grad_weight_hh, flat_gates_input.sum(1), flat_gates_hidden.sum(1)
-
-
-class EnsembleGRU(nn.Module):
-    r"""
-    `num_members` independent multi-layer GRUs with a linear head, trained side by side in one batched computation.
-
-    Each member is initialised from its own `torch.Generator` (uniform in ±1/sqrt(hidden_size), like `nn.GRU`), so
-    the global torch RNG is never used. The recurrence follows `nn.GRU` exactly (gate order r, z, n).
+    Why numpy and not `torch.nn.GRU`: the post-hoc models are tiny, and torch runs even a `(128, 6) @ (6, 12)`
+    matmul inside a multi-threaded region. On a CPU whose cores are busy with other work each such region stalls for
+    milliseconds (measured: 8 ms instead of 5 µs per matmul with two busy processes on two cores), which turns a
+    seconds-long metric into minutes. numpy element-wise operations are single-threaded and OpenBLAS keeps small
+    matmuls single-threaded, so training stays fast on a shared machine and deterministic for a given seed. Every
+    operation touches one time step of one batch, and the backward pass through time is written out by hand.
 
     Args:
         num_members (`int`): number of independent models.
         input_size (`int`): input features per step.
         hidden_size (`int`): hidden size of every layer.
         output_size (`int`): outputs of the linear head.
-        generators (`list[torch.Generator]`): one generator per member, used for initialisation.
+        seeds (`list[int]`): one seed per member for its initialisation (uniform in ±1/sqrt(hidden_size), as
+            `nn.GRU`).
         num_layers (`int`, *optional*, defaults to 2): stacked GRU layers.
+        learning_rate (`float`, *optional*, defaults to 5e-3): Adam learning rate.
     """
 
     def __init__(
@@ -123,49 +39,188 @@ class EnsembleGRU(nn.Module):
         input_size: int,
         hidden_size: int,
         output_size: int,
-        generators: list[torch.Generator],
+        seeds: list[int],
         num_layers: int = 2,
+        learning_rate: float = 5e-3,
     ) -> None:
-        super().__init__()
-        if len(generators) != num_members:
-            raise ValueError(f"`generators` has {len(generators)!r} entries, expected {num_members!r}")
-        self.weights_ih = nn.ParameterList()
-        self.weights_hh = nn.ParameterList()
-        self.biases_ih = nn.ParameterList()
-        self.biases_hh = nn.ParameterList()
+        if len(seeds) != num_members:
+            raise ValueError(f"`seeds` has {len(seeds)!r} entries, expected {num_members!r}")
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.learning_rate = learning_rate
+        shapes = {}
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size
-            self.weights_ih.append(nn.Parameter(torch.empty(num_members, layer_input, 3 * hidden_size)))
-            self.weights_hh.append(nn.Parameter(torch.empty(num_members, hidden_size, 3 * hidden_size)))
-            self.biases_ih.append(nn.Parameter(torch.empty(num_members, 3 * hidden_size)))
-            self.biases_hh.append(nn.Parameter(torch.empty(num_members, 3 * hidden_size)))
-        self.head_weight = nn.Parameter(torch.empty(num_members, hidden_size, output_size))
-        self.head_bias = nn.Parameter(torch.empty(num_members, 1, output_size))
+            shapes[f"weight_ih_{layer}"] = (layer_input, 3 * hidden_size)
+            shapes[f"weight_hh_{layer}"] = (hidden_size, 3 * hidden_size)
+            shapes[f"bias_ih_{layer}"] = (1, 3 * hidden_size)
+            shapes[f"bias_hh_{layer}"] = (1, 3 * hidden_size)
+        shapes["head_weight"] = (hidden_size, output_size)
+        shapes["head_bias"] = (1, output_size)
         bound = 1.0 / math.sqrt(hidden_size)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                for member, generator in enumerate(generators):
-                    parameter[member].uniform_(-bound, bound, generator=generator)
+        rngs = [np.random.default_rng(seed) for seed in seeds]
+        self.params = {
+            name: np.stack([rng.uniform(-bound, bound, size=shape) for rng in rngs]).astype(np.float32)
+            for name, shape in shapes.items()
+        }
+        self.grads = {name: np.zeros_like(value) for name, value in self.params.items()}
+        self._first_moments = {name: np.zeros_like(value) for name, value in self.params.items()}
+        self._second_moments = {name: np.zeros_like(value) for name, value in self.params.items()}
+        self._num_updates = 0
 
-    def forward(self, inputs: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
+    def forward(self, steps: list[np.ndarray], keep_cache: bool = False) -> tuple[list[np.ndarray], list | None]:
         """
+        Runs the recurrence.
+
         Args:
-            inputs (`torch.Tensor` of shape `(num_members, batch_size, sequence_length, input_size)`):
-                One batch of sequences per member.
-            all_steps (`bool`, *optional*, defaults to `False`):
-                Apply the head to every step instead of only the last one.
+            steps (`list[np.ndarray]`): one `(num_members, batch_size, input_size)` float32 array per time step.
+            keep_cache (`bool`, *optional*, defaults to `False`): keep what `backward` needs.
 
         Returns:
-            `torch.Tensor` of shape `(num_members, batch_size, sequence_length, output_size)` if `all_steps`, else
-            `(num_members, batch_size, output_size)`.
+            `tuple`: the last layer's hidden states, one `(num_members, batch_size, hidden_size)` array per step, and
+            the cache (`None` unless `keep_cache`).
         """
-        hidden_states = inputs
-        for weight_ih, weight_hh, bias_ih, bias_hh in zip(
-            self.weights_ih, self.weights_hh, self.biases_ih, self.biases_hh
-        ):
-            hidden_states = _GRULayerFunction.apply(hidden_states, weight_ih, weight_hh, bias_ih, bias_hh)
-        if all_steps:
-            members, batch, steps, hidden_size = hidden_states.shape
-            flat = hidden_states.reshape(members, batch * steps, hidden_size)
-            return torch.baddbmm(self.head_bias, flat, self.head_weight).view(members, batch, steps, -1)
-        return torch.baddbmm(self.head_bias, hidden_states[:, :, -1], self.head_weight)
+        size = self.hidden_size
+        cache = [] if keep_cache else None
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh = self.params[f"weight_ih_{layer}"], self.params[f"weight_hh_{layer}"]
+            bias_ih, bias_hh = self.params[f"bias_ih_{layer}"], self.params[f"bias_hh_{layer}"]
+            hidden = np.zeros((*steps[0].shape[:2], size), dtype=np.float32)
+            outputs, layer_cache = [], []
+            for inputs in steps:
+                gates_input = np.matmul(inputs, weight_ih)
+                gates_input += bias_ih
+                gates_hidden = np.matmul(hidden, weight_hh)
+                gates_hidden += bias_hh
+                rz = _sigmoid(gates_input[..., : 2 * size] + gates_hidden[..., : 2 * size])
+                recurrent_n = gates_hidden[..., 2 * size :]
+                candidate = rz[..., :size] * recurrent_n
+                candidate += gates_input[..., 2 * size :]
+                np.tanh(candidate, out=candidate)
+                new_hidden = hidden - candidate
+                new_hidden *= rz[..., size:]
+                new_hidden += candidate
+                if keep_cache:
+                    layer_cache.append((inputs, hidden, rz, candidate, recurrent_n))
+                hidden = new_hidden
+                outputs.append(hidden)
+            if keep_cache:
+                cache.append(layer_cache)
+            steps = outputs
+        return steps, cache
+
+    def head(self, hidden: np.ndarray) -> np.ndarray:
+        """Linear head: `(num_members, batch_size, hidden_size)` → `(num_members, batch_size, output_size)`."""
+        outputs = np.matmul(hidden, self.params["head_weight"])
+        outputs += self.params["head_bias"]
+        return outputs
+
+    def zero_grad(self) -> None:
+        """Resets every accumulated gradient to zero."""
+        for value in self.grads.values():
+            value.fill(0.0)
+
+    def head_backward(self, hidden: np.ndarray, grad_outputs: np.ndarray) -> np.ndarray:
+        """
+        Accumulates the head's gradients and returns the gradient with respect to its input.
+
+        Args:
+            hidden (`np.ndarray` of shape `(num_members, batch_size, hidden_size)`): head input.
+            grad_outputs (`np.ndarray` of shape `(num_members, batch_size, output_size)`): loss gradient.
+
+        Returns:
+            `np.ndarray` of shape `(num_members, batch_size, hidden_size)`.
+        """
+        self.grads["head_weight"] += np.matmul(hidden.transpose(0, 2, 1), grad_outputs)
+        self.grads["head_bias"] += grad_outputs.sum(axis=1, keepdims=True)
+        return np.matmul(grad_outputs, self.params["head_weight"].transpose(0, 2, 1))
+
+    def backward(self, cache: list, grad_outputs: list[np.ndarray | None]) -> None:
+        """
+        Back-propagates through time and accumulates the GRU gradients.
+
+        Args:
+            cache (`list`): from `forward(..., keep_cache=True)`.
+            grad_outputs (`list[np.ndarray | None]`): loss gradient with respect to each step's last-layer hidden
+                state, `None` for steps the loss does not read.
+        """
+        size = self.hidden_size
+        for layer in reversed(range(self.num_layers)):
+            weight_ih_t = np.ascontiguousarray(self.params[f"weight_ih_{layer}"].transpose(0, 2, 1))
+            weight_hh_t = np.ascontiguousarray(self.params[f"weight_hh_{layer}"].transpose(0, 2, 1))
+            grad_weight_ih, grad_weight_hh = self.grads[f"weight_ih_{layer}"], self.grads[f"weight_hh_{layer}"]
+            grad_hidden, sum_gates_input, sum_gates_hidden = None, None, None
+            grad_inputs = [None] * len(cache[layer])
+            for step in reversed(range(len(cache[layer]))):
+                inputs, previous, rz, candidate, recurrent_n = cache[layer][step]
+                grad_state = _add_optional(grad_outputs[step], grad_hidden)
+                if grad_state is None:
+                    continue
+                grad_keep = grad_state * rz[..., size:]
+                grad_pre_n = (grad_state - grad_keep) * (1.0 - candidate * candidate)
+                grad_rz = np.concatenate([grad_pre_n * recurrent_n, grad_state * (previous - candidate)], axis=-1)
+                grad_rz *= rz * (1.0 - rz)
+                grad_gates_hidden = np.concatenate([grad_rz, grad_pre_n * rz[..., :size]], axis=-1)
+                grad_gates_input = np.concatenate([grad_rz, grad_pre_n], axis=-1)
+                grad_hidden = np.matmul(grad_gates_hidden, weight_hh_t)
+                grad_hidden += grad_keep
+                grad_weight_hh += np.matmul(previous.transpose(0, 2, 1), grad_gates_hidden)
+                grad_weight_ih += np.matmul(inputs.transpose(0, 2, 1), grad_gates_input)
+                sum_gates_hidden = _add_optional(sum_gates_hidden, grad_gates_hidden)
+                sum_gates_input = _add_optional(sum_gates_input, grad_gates_input)
+                if layer > 0:
+                    grad_inputs[step] = np.matmul(grad_gates_input, weight_ih_t)
+            if sum_gates_hidden is not None:
+                self.grads[f"bias_hh_{layer}"] += sum_gates_hidden.sum(axis=1, keepdims=True)
+                self.grads[f"bias_ih_{layer}"] += sum_gates_input.sum(axis=1, keepdims=True)
+            grad_outputs = grad_inputs
+
+    def step(self) -> None:
+        """One Adam update (bias-corrected, betas (0.9, 0.999), eps 1e-8) from the accumulated gradients."""
+        self._num_updates += 1
+        beta_first, beta_second = ADAM_BETAS
+        correction_first = 1.0 - beta_first**self._num_updates
+        correction_second = 1.0 - beta_second**self._num_updates
+        step_size = self.learning_rate / correction_first
+        for name, value in self.params.items():
+            grad = self.grads[name]
+            first, second = self._first_moments[name], self._second_moments[name]
+            first *= beta_first
+            first += (1.0 - beta_first) * grad
+            second *= beta_second
+            second += (1.0 - beta_second) * grad * grad
+            denominator = np.sqrt(second / correction_second)
+            denominator += ADAM_EPSILON
+            value -= step_size * first / denominator
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    """Logistic function written with `tanh` (no overflow warnings for large inputs); overwrites `values`."""
+    values *= 0.5
+    np.tanh(values, out=values)
+    values *= 0.5
+    values += 0.5
+    return values
+
+
+def _add_optional(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
+    """`first + second` where either may be `None`."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return first + second
+
+
+def time_major(member_windows: list[np.ndarray]) -> list[np.ndarray]:
+    """
+    Stacks one batch per member and splits it into time steps for [`EnsembleGRU`].
+
+    Args:
+        member_windows (`list[np.ndarray]`): one `(batch_size, sequence_length, size)` array per member.
+
+    Returns:
+        `list[np.ndarray]`: one `(num_members, batch_size, size)` float32 array per step.
+    """
+    stacked = np.stack(member_windows).astype(np.float32, copy=False)
+    return list(np.ascontiguousarray(stacked.transpose(2, 0, 1, 3)))

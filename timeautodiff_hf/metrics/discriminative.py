@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from ._gru import EnsembleGRU
+from ._gru import EnsembleGRU, time_major
 from ._utils import (
     as_windows,
     check_fraction,
@@ -23,6 +21,7 @@ from ._utils import (
 
 BATCH_SIZE = 128
 LEARNING_RATE = 5e-3
+EVAL_BATCH_SIZE = 256
 
 
 def discriminative_score(
@@ -53,9 +52,10 @@ def discriminative_score(
        initialisation and batch order each time).
 
     NaN cells are replaced by 0 and, when either set has missing cells, the observation mask (1 = observed) is
-    appended as extra features, so different missingness patterns are detectable. The global torch RNG is never
-    touched (a local `torch.Generator` drives initialisation and batching), so a fixed `seed` gives identical results
-    in the same environment.
+    appended as extra features, so different missingness patterns are detectable. All randomness comes from numpy
+    generators seeded from `seed` (no global RNG is read or changed), so a fixed `seed` gives identical results on
+    the same machine. The GRUs are small numpy models with a hand-written backward pass (see `_gru.EnsembleGRU`
+    for why not `torch.nn.GRU`).
 
     Args:
         real (`np.ndarray` of shape `(num_real, sequence_length, num_features)`):
@@ -110,20 +110,13 @@ def discriminative_score(
         synthetic_part = synthetic[subsample_indices(len(synthetic), num_windows, rng)]
         synthetic_part = with_observation_mask(synthetic_part, include_mask)
         real_order, synthetic_order = rng.permutation(num_windows), rng.permutation(num_windows)
-        train_inputs.append(
-            np.concatenate([real_part[real_order[num_test:]], synthetic_part[synthetic_order[num_test:]]])
-        )
-        test_real.append(real_part[real_order[:num_test]])
-        test_synthetic.append(synthetic_part[synthetic_order[:num_test]])
+        train_part = np.concatenate([real_part[real_order[num_test:]], synthetic_part[synthetic_order[num_test:]]])
+        train_inputs.append(train_part.astype(np.float32))
+        test_real.append(real_part[real_order[:num_test]].astype(np.float32))
+        test_synthetic.append(synthetic_part[synthetic_order[:num_test]].astype(np.float32))
     train_labels = np.repeat([0.0, 1.0], num_windows - num_test)
     scores = _train_and_score(
-        np.stack(train_inputs),
-        train_labels,
-        np.stack(test_real),
-        np.stack(test_synthetic),
-        hidden_size,
-        num_steps,
-        repeat_seeds,
+        train_inputs, train_labels, test_real, test_synthetic, hidden_size, num_steps, repeat_seeds
     )
     return {
         "mean": float(np.mean(scores)),
@@ -170,10 +163,10 @@ def temporal_discriminative_score(real: Any, synthetic: Any, lag: int = 1, **kwa
 
 
 def _train_and_score(
-    train_inputs: np.ndarray,
+    train_inputs: list[np.ndarray],
     train_labels: np.ndarray,
-    test_real: np.ndarray,
-    test_synthetic: np.ndarray,
+    test_real: list[np.ndarray],
+    test_synthetic: list[np.ndarray],
     hidden_size: int,
     num_steps: int,
     seeds: list[int],
@@ -182,10 +175,10 @@ def _train_and_score(
     Trains one GRU classifier per repeat (side by side) and returns |balanced accuracy − 0.5| of each on its test set.
 
     Args:
-        train_inputs (`np.ndarray` of shape `(num_repeats, num_train, sequence_length, input_size)`): training windows.
+        train_inputs (`list[np.ndarray]`): per repeat, `(num_train, sequence_length, input_size)` training windows.
         train_labels (`np.ndarray` of shape `(num_train,)`): 0 = real, 1 = synthetic (same order for every repeat).
-        test_real (`np.ndarray` of shape `(num_repeats, num_test, sequence_length, input_size)`): real test windows.
-        test_synthetic (`np.ndarray` of shape `(num_repeats, num_test, sequence_length, input_size)`): synthetic ones.
+        test_real (`list[np.ndarray]`): per repeat, `(num_test, sequence_length, input_size)` real test windows.
+        test_synthetic (`list[np.ndarray]`): per repeat, synthetic test windows of the same shape.
         hidden_size (`int`): GRU hidden size.
         num_steps (`int`): optimisation steps.
         seeds (`list[int]`): one seed per repeat (initialisation and batch order).
@@ -193,24 +186,33 @@ def _train_and_score(
     Returns:
         `list[float]`: one score per repeat.
     """
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    inputs = torch.as_tensor(train_inputs, dtype=torch.float32)
-    labels = torch.as_tensor(train_labels, dtype=torch.float32)
-    num_members, num_train = inputs.shape[:2]
-    model = EnsembleGRU(num_members, inputs.shape[-1], hidden_size, 1, generators)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    num_train = len(train_labels)
+    batch_rngs = [np.random.default_rng([seed, 1]) for seed in seeds]
+    model = EnsembleGRU(len(seeds), train_inputs[0].shape[-1], hidden_size, 1, seeds, learning_rate=LEARNING_RATE)
     batch_size = min(BATCH_SIZE, num_train)
-    members = torch.arange(num_members)[:, None]
     for _ in range(num_steps):
-        batch = torch.stack([torch.randint(num_train, (batch_size,), generator=g) for g in generators])
-        logits = model(inputs[members, batch]).squeeze(-1)
-        # Sum of the per-member mean losses: each member gets exactly the gradient it would get alone.
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels[batch], reduction="none").mean(1).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        real_logits = model(torch.as_tensor(test_real, dtype=torch.float32)).squeeze(-1)
-        synthetic_logits = model(torch.as_tensor(test_synthetic, dtype=torch.float32)).squeeze(-1)
-    balanced_accuracy = 0.5 * ((real_logits <= 0).float().mean(1) + (synthetic_logits > 0).float().mean(1))
+        picks = [rng.integers(num_train, size=batch_size) for rng in batch_rngs]
+        hidden, cache = model.forward(
+            time_major([inputs[pick] for inputs, pick in zip(train_inputs, picks)]), keep_cache=True
+        )
+        labels = np.stack([train_labels[pick] for pick in picks])[..., None].astype(np.float32)
+        # Gradient of each member's mean binary cross-entropy with respect to its logits.
+        probabilities = 0.5 * np.tanh(0.5 * model.head(hidden[-1])) + 0.5
+        model.zero_grad()
+        grad_last = model.head_backward(hidden[-1], (probabilities - labels) / batch_size)
+        model.backward(cache, [None] * (len(hidden) - 1) + [grad_last])
+        model.step()
+    real_correct = _count_positive(model, test_real, positive=False)
+    synthetic_correct = _count_positive(model, test_synthetic, positive=True)
+    balanced_accuracy = 0.5 * (real_correct + synthetic_correct) / len(test_real[0])
     return [abs(float(value) - 0.5) for value in balanced_accuracy]
+
+
+def _count_positive(model: EnsembleGRU, windows: list[np.ndarray], positive: bool) -> np.ndarray:
+    """Per member, how many of its windows get a logit > 0 (`positive`) or <= 0 (not `positive`)."""
+    counts = np.zeros(len(windows))
+    for start in range(0, len(windows[0]), EVAL_BATCH_SIZE):
+        hidden, _ = model.forward(time_major([member[start : start + EVAL_BATCH_SIZE] for member in windows]))
+        logits = model.head(hidden[-1])[..., 0]
+        counts += ((logits > 0) if positive else (logits <= 0)).sum(axis=1)
+    return counts

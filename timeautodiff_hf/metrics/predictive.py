@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from ._gru import EnsembleGRU
+from ._gru import EnsembleGRU, time_major
 from ._utils import (
     as_windows,
     check_positive_int,
@@ -101,52 +100,48 @@ def predictive_score(
     real_test = real_test[subsample_indices(len(real_test), min(len(real_test), max_windows or len(real_test)), rng)]
     include_mask = bool(np.isnan(synthetic).any() or np.isnan(real_train).any() or np.isnan(real_test).any())
 
-    bounded = torch.zeros(num_features, dtype=torch.bool)
+    bounded = np.zeros(num_features, dtype=bool)
     for column in layout:
         if column["kind"] != "continuous":
             bounded[column["start"] : column["stop"]] = True
-
-    inputs = torch.stack(
-        [
-            torch.as_tensor(with_observation_mask(x[:, :-1], include_mask), dtype=torch.float32)
-            for x in (synthetic, real_train)
-        ]
-    )
-    targets = torch.stack(
-        [torch.as_tensor(np.nan_to_num(x[:, 1:]), dtype=torch.float32) for x in (synthetic, real_train)]
-    )
-    target_mask = torch.stack(
-        [torch.as_tensor(~np.isnan(x[:, 1:]), dtype=torch.float32) for x in (synthetic, real_train)]
-    )
-    # Same seed for both members: identical initialisation and identical batch indices.
-    generators = [torch.Generator().manual_seed(model_seed) for _ in range(2)]
-    model = EnsembleGRU(2, inputs.shape[-1], hidden_size, num_features, generators)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    batch_size = min(BATCH_SIZE, num_train)
-    members = torch.arange(2)[:, None]
-    for _ in range(num_steps):
-        batch = torch.stack([torch.randint(num_train, (batch_size,), generator=g) for g in generators])
-        predictions = _predict(model, inputs[members, batch], bounded)
-        mask = target_mask[members, batch]
-        errors = (predictions - targets[members, batch]).abs() * mask
-        loss = (errors.sum((1, 2, 3)) / mask.sum((1, 2, 3)).clamp_min(1.0)).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    test_inputs = torch.as_tensor(with_observation_mask(real_test[:, :-1], include_mask), dtype=torch.float32)
-    test_targets = torch.as_tensor(np.nan_to_num(real_test[:, 1:]), dtype=torch.float32)
-    test_mask = torch.as_tensor(~np.isnan(real_test[:, 1:]), dtype=torch.float32)
-    if float(test_mask.sum()) == 0:
+    train_sets = [_next_step_data(windows, include_mask) for windows in (synthetic, real_train)]
+    test_set = _next_step_data(real_test, include_mask)
+    if test_set[2].sum() == 0:
         raise ValueError("`real_test` has no observed cells after the first step, expected at least one to score")
-    error_sums = torch.zeros(2, dtype=torch.float64)
-    with torch.no_grad():
-        for start in range(0, len(test_inputs), EVAL_CHUNK):
-            chunk = slice(start, start + EVAL_CHUNK)
-            predictions = _predict(model, test_inputs[chunk].expand(2, -1, -1, -1), bounded)
-            errors = (predictions - test_targets[chunk]).abs() * test_mask[chunk]
-            error_sums += errors.sum((1, 2, 3)).double()
-    tstr_mae, trtr_mae = (error_sums / float(test_mask.sum())).tolist()
+
+    # Both members share one seed: identical initialisation and identical batch indices (a paired comparison).
+    batch_rng = np.random.default_rng([model_seed, 1])
+    model = EnsembleGRU(
+        2, train_sets[0][0].shape[-1], hidden_size, num_features, [model_seed] * 2, learning_rate=LEARNING_RATE
+    )
+    batch_size = min(BATCH_SIZE, num_train)
+    for _ in range(num_steps):
+        pick = batch_rng.integers(num_train, size=batch_size)
+        hidden, cache = model.forward(time_major([inputs[pick] for inputs, _, _ in train_sets]), keep_cache=True)
+        step_targets = time_major([targets[pick] for _, targets, _ in train_sets])
+        step_masks = time_major([mask[pick] for _, _, mask in train_sets])
+        # Per-member mean absolute error over observed targets: d loss / d prediction = sign * mask / count.
+        scale = 1.0 / np.maximum(1.0, sum(mask.sum(axis=(1, 2)) for mask in step_masks))[:, None, None]
+        model.zero_grad()
+        grad_hidden = []
+        for state, target, mask in zip(hidden, step_targets, step_masks):
+            outputs = model.head(state)
+            predictions, slope = _squash(outputs, bounded)
+            grad_outputs = np.sign(predictions - target) * mask * scale * slope
+            grad_hidden.append(model.head_backward(state, grad_outputs.astype(np.float32)))
+        model.backward(cache, grad_hidden)
+        model.step()
+
+    error_sums = np.zeros(2)
+    test_inputs, test_targets, test_mask = test_set
+    for start in range(0, len(test_inputs), EVAL_CHUNK):
+        chunk = slice(start, start + EVAL_CHUNK)
+        hidden, _ = model.forward(time_major([test_inputs[chunk]] * 2))
+        for step, state in enumerate(hidden):
+            predictions, _ = _squash(model.head(state), bounded)
+            errors = np.abs(predictions - test_targets[None, chunk, step]) * test_mask[None, chunk, step]
+            error_sums += errors.sum(axis=(1, 2))
+    tstr_mae, trtr_mae = (error_sums / test_mask.sum()).tolist()
 
     both_observed = ~np.isnan(real_test[:, 1:]) & ~np.isnan(real_test[:, :-1])
     persistence = np.abs(real_test[:, 1:] - real_test[:, :-1])[both_observed]
@@ -162,7 +157,17 @@ def predictive_score(
     }
 
 
-def _predict(model: EnsembleGRU, inputs: torch.Tensor, bounded: torch.Tensor) -> torch.Tensor:
-    """Next-step predictions for every step; sigmoid on binary/one-hot features, identity on continuous ones."""
-    outputs = model(inputs, all_steps=True)
-    return torch.where(bounded, torch.sigmoid(outputs), outputs)
+def _next_step_data(windows: np.ndarray, include_mask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs (steps `:-1`, NaN → 0, optional mask features), targets (steps `1:`, NaN → 0) and target mask."""
+    inputs = with_observation_mask(windows[:, :-1], include_mask).astype(np.float32)
+    targets = np.nan_to_num(windows[:, 1:]).astype(np.float32)
+    mask = (~np.isnan(windows[:, 1:])).astype(np.float32)
+    return inputs, targets, mask
+
+
+def _squash(outputs: np.ndarray, bounded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid on bounded (binary / one-hot) features, identity elsewhere; returns predictions and their slopes."""
+    squashed = 0.5 * np.tanh(0.5 * outputs) + 0.5
+    predictions = np.where(bounded, squashed, outputs)
+    slope = np.where(bounded, squashed * (1.0 - squashed), 1.0)
+    return predictions, slope
