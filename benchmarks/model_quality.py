@@ -93,18 +93,16 @@ def evaluate_generation(pipe, real_test: pd.DataFrame, train_table: pd.DataFrame
     rng = np.random.default_rng(0)
     real_features = real_features[rng.choice(len(real_features), min(num_windows, len(real_features)), replace=False)]
     started = time.perf_counter()
-    synthetic = pipe(
-        num_sequences=len(real_features), num_inference_steps=steps, generator=torch.Generator().manual_seed(0)
+    windows = pipe(
+        num_sequences=len(real_features),
+        num_inference_steps=steps,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
     ).frames
     sampling_seconds = time.perf_counter() - started
-    synthetic_features = (
-        features(processor, synthetic.drop(columns="sequence_id"), stride=processor.sequence_length)
-        if processor.entity_column is None
-        else None
-    )
-    if synthetic_features is None:
-        renamed = synthetic.rename(columns={"sequence_id": processor.entity_column})
-        synthetic_features = features(processor, renamed, stride=processor.sequence_length)
+    observed = ~np.isnan(windows)
+    synthetic_features = processor.to_features(np.nan_to_num(windows), observed)
+    synthetic = processor.decode(np.nan_to_num(windows), observed_mask=observed)
     validity = {}
     for column in processor.columns:
         name = column["name"]

@@ -339,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
 
         train_argv = argv[1:]
         if not train_argv or train_argv[0] in ("-h", "--help"):
-            from .trainer import build_parser
+            from .trainer import build_parser as build_training_parser
 
-            build_parser().print_help()
+            build_training_parser().print_help()
             return 0
         try:
             train_main(parse_args(train_argv))

@@ -145,11 +145,11 @@ def plot_forecast_fan(
     history_steps: int = 72,
 ) -> Path:
     """
-    History, the median forecast and its 10-90 % band (from the `sample` draws) for the first entity.
+    History, median forecast and 10-90 % band of the first entity's forecast (see `metrics.plot_forecast`).
 
     Args:
         history (`pd.DataFrame`): the history given to `pipe.forecast`.
-        forecast (`pd.DataFrame`): its output (with a `sample` column for several draws).
+        forecast (`pd.DataFrame`): its output (one draw, or several with a `sample` column).
         processor (`TimeAutoDiffProcessor`): the fitted processor.
         path (`str` or `os.PathLike`): PNG to write.
         column (`str`, *optional*): continuous column to show (default: the first continuous non-metadata one).
@@ -159,43 +159,22 @@ def plot_forecast_fan(
     Returns:
         `Path` of the PNG.
     """
-    plt = _pyplot()
+    from .metrics import plot_forecast
+
     column = column or _plot_columns(processor, None, 1)[0]
-    time_column = processor.time_column
-    entity_column = processor.entity_column
+    time_column, entity_column = processor.time_column, processor.entity_column
+    frames = {"history": history, "forecast": forecast, "truth": truth}
     if entity_column:
         entity = forecast[entity_column].iloc[0]
-        history = history[history[entity_column] == entity]
-        forecast = forecast[forecast[entity_column] == entity]
-        if truth is not None:
-            truth = truth[truth[entity_column] == entity]
-    if time_column:
-        history = history.sort_values(time_column)
-    history = history.tail(history_steps)
-    x_history = history[time_column] if time_column else np.arange(len(history))
-    draws = (
-        forecast.pivot_table(index=time_column or "step", columns="sample", values=column)
-        if "sample" in forecast.columns
-        else forecast.set_index(time_column or "step")[[column]]
-    )
-    figure, axis = plt.subplots(figsize=(9, 3.5))
-    axis.plot(x_history, pd.to_numeric(history[column], errors="coerce"), color="black", label="history")
-    x_future = draws.index if time_column else np.arange(len(history), len(history) + len(draws))
-    axis.fill_between(
-        x_future, draws.quantile(0.1, axis=1), draws.quantile(0.9, axis=1), alpha=0.3, label="10-90 % band"
-    )
-    axis.plot(x_future, draws.median(axis=1), color="tab:blue", label="median forecast")
-    if truth is not None:
-        x_truth = truth[time_column] if time_column else x_future
-        axis.plot(
-            x_truth, pd.to_numeric(truth[column], errors="coerce"), color="tab:red", linestyle="--", label="truth"
-        )
-    axis.set_title(f"forecast of {column}")
-    axis.legend(fontsize=8)
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+        frames = {
+            key: None if frame is None else frame[frame[entity_column] == entity] for key, frame in frames.items()
+        }
+    if time_column and processor.time_info["kind"] == "datetime":
+        # Tables read from CSV hold the time as text: parse it so that history and forecast share one axis.
+        frames = {
+            key: None if frame is None else frame.assign(**{time_column: pd.to_datetime(frame[time_column])})
+            for key, frame in frames.items()
+        }
+    history = frames["history"].sort_values(time_column) if time_column else frames["history"]
+    samples = frames["forecast"] if "sample" in forecast.columns else frames["forecast"].assign(sample=0)
+    return Path(plot_forecast(history.tail(history_steps), frames["truth"], samples, column, path, time_column))
