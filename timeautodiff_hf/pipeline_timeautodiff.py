@@ -16,6 +16,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from .constraints import apply_constraints, check_constraints
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
 from .processing_timeautodiff import TimeAutoDiffProcessor
@@ -294,8 +295,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         self,
         num_sequences: int = 1,
         metadata: Any = None,
-        sequence_length: int | None = None,
+        sequence_length: int | str | None = None,
         start: Any = None,
+        static: Any = None,
+        constraints: dict | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
@@ -311,17 +314,44 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 processor's metadata columns (no missing values) and, optionally, the time column. Every one of the
                 `num_sequences` draws follows this table, which is returned unchanged in its columns. Edit it to ask
                 "what if" questions (e.g. set `weathersit` to 3 for a rainy day).
-            sequence_length (`int`, *optional*): steps per sequence (unconditional only; with `metadata` the length
-                is the number of metadata rows). Longer than the training window is stitched window by window.
+            sequence_length (`int` or `"data"`, *optional*): steps per sequence (without `metadata`; with it, the
+                scenario's rows define the length). Longer than the training window is generated window by window,
+                each continuing the previous one. `"data"` draws each sequence's length from the training entities'
+                lengths (needs an entity column).
             start (timestamp, *optional*): first timestamp (default: random within the training period, or the
                 metadata's time column).
+            static (`pd.DataFrame`, *optional*): values of the static (per-entity) columns to condition on: one row
+                for every sequence, or `num_sequences` rows. They are returned unchanged and stay constant.
+            constraints (`dict`, *optional*): per-column rules applied to generated cells, e.g.
+                `{"cnt": {"min": 0, "integer": True}, "total": {"sum_of": ["a", "b"]}, "odometer": {"monotone":
+                "increasing"}}`; see `timeautodiff_hf.constraints`.
             num_inference_steps, guidance_scale, generator, missing, batch_size: as in `__call__`.
 
         Returns:
             `pd.DataFrame` with a `sequence_id` column, the time column and all feature columns.
         """
-        if metadata is None:
-            return self(
+        check_count(num_sequences, "num_sequences")
+        processor = self.processor
+        constraints = check_constraints(constraints, processor.column_names)
+        lengths = None
+        if isinstance(sequence_length, str):
+            if sequence_length != "data" or metadata is not None:
+                raise ValueError(
+                    f"`sequence_length` must be an integer, or 'data' without `metadata`, got {sequence_length!r}."
+                )
+            lengths = self._draw_lengths(num_sequences, generator)
+            sequence_length = int(max(lengths))
+        scenario = None
+        if metadata is not None:
+            scenario = self._check_metadata(read_table(metadata, argument_name="metadata"), "metadata")
+            if sequence_length is not None and sequence_length != len(scenario):
+                raise ValueError(
+                    f"`sequence_length`={sequence_length} differs from the {len(scenario)} rows of `metadata`; "
+                    "with metadata, the scenario's rows define the length (leave `sequence_length` unset)."
+                )
+        given_static = None if static is None else self._check_static(static, num_sequences)
+        if scenario is None and given_static is None:
+            frames = self(
                 num_sequences=num_sequences,
                 sequence_length=sequence_length,
                 start=start,
@@ -331,42 +361,107 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 missing=missing,
                 batch_size=batch_size,
             ).frames
-        check_count(num_sequences, "num_sequences")
-        scenario = self._check_metadata(read_table(metadata, argument_name="metadata"), "metadata")
-        if sequence_length is not None and sequence_length != len(scenario):
-            raise ValueError(
-                f"`sequence_length`={sequence_length} differs from the {len(scenario)} rows of `metadata`; "
-                "with metadata, the scenario's rows define the length (leave `sequence_length` unset)."
+        else:
+            frames = self._generate_given(
+                num_sequences,
+                scenario,
+                given_static,
+                sequence_length,
+                start,
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                missing,
+                batch_size,
             )
-        length = len(scenario)
-        if self.processor.time_column is not None and self.processor.time_column in scenario.columns:
-            internal = [self.processor.to_internal_time(value) for value in scenario[self.processor.time_column]]
-            step_times = np.tile(np.asarray(internal, dtype=_time_dtype(self.processor))[None], (num_sequences, 1))
+        if constraints:
+            given_columns = (list(processor.metadata_columns) if scenario is not None else []) + (
+                list(given_static.columns) if given_static is not None else []
+            )
+            kept = frames[given_columns].copy()
+            frames = apply_constraints(frames, constraints, "sequence_id")
+            frames[given_columns] = kept
+        if lengths is not None:
+            position = frames.groupby("sequence_id", sort=False).cumcount().to_numpy()
+            frames = frames[position < np.asarray(lengths)[frames["sequence_id"].to_numpy()]].reset_index(drop=True)
+        return frames
+
+    def _generate_given(
+        self,
+        num_sequences,
+        scenario,
+        static,
+        sequence_length,
+        start,
+        num_inference_steps,
+        guidance_scale,
+        generator,
+        missing,
+        batch_size,
+    ) -> pd.DataFrame:
+        """Generation with given cells: the metadata scenario (every step) and/or static values (per sequence)."""
+        processor = self.processor
+        length = len(scenario) if scenario is not None else sequence_length or processor.sequence_length
+        if scenario is not None and processor.time_column is not None and processor.time_column in scenario.columns:
+            internal = [processor.to_internal_time(value) for value in scenario[processor.time_column]]
+            step_times = np.tile(np.asarray(internal, dtype=_time_dtype(processor))[None], (num_sequences, 1))
         else:
             step_times = self._generation_timestamps(num_sequences, length, None, start, generator)
-        given_values, given_mask = self._metadata_cells(scenario)
+        given_values = np.zeros((num_sequences, length, processor.num_columns))
+        given_mask = np.zeros_like(given_values)
+        if scenario is not None:
+            values, mask = self._metadata_cells(scenario)
+            given_values += values[None]
+            given_mask += mask[None]
+        if static is not None:
+            values, mask = processor.encode_cells(static, require_columns=False)
+            given_values += values[:, None, :] * mask[:, None, :]
+            given_mask = np.maximum(given_mask, np.repeat(mask[:, None, :], length, axis=1))
         values, probabilities = self._generate_sequences(
-            np.repeat(given_values[None], num_sequences, 0),
-            np.repeat(given_mask[None], num_sequences, 0),
-            step_times,
-            1,
-            num_inference_steps,
-            guidance_scale,
-            generator,
-            batch_size,
+            given_values, given_mask, step_times, 1, num_inference_steps, guidance_scale, generator, batch_size
         )
         observed_mask = np.ones_like(values)
         if missing == "as_data":
-            observed_mask = np.maximum(self._draw_missingness(probabilities, generator), given_mask[None])
-        frames = self.processor.decode(
+            observed_mask = np.maximum(self._draw_missingness(probabilities, generator), given_mask)
+        frames = processor.decode(
             values, observed_mask=observed_mask, timestamps=step_times, sequence_ids=np.arange(num_sequences)
         )
-        # The scenario's metadata cells are returned exactly as given (original values and dtypes).
-        for name in self.processor.column_names:
-            if name in self.processor.metadata_columns:
-                frames[name] = np.tile(scenario[name].to_numpy(), num_sequences)
-                frames[name] = frames[name].astype(scenario[name].dtype)
+        # Given cells are returned exactly as given (original values and dtypes).
+        if scenario is not None:
+            for name in processor.metadata_columns:
+                frames[name] = pd.Series(np.tile(scenario[name].to_numpy(), num_sequences)).astype(
+                    scenario[name].dtype
+                )
+        if static is not None:
+            for name in static.columns:
+                frames[name] = pd.Series(np.repeat(static[name].to_numpy(), length)).astype(static[name].dtype)
         return self._postprocess_generated(frames, num_sequences, length, 1)
+
+    def _check_static(self, static: Any, num_sequences: int) -> pd.DataFrame:
+        processor = self.processor
+        table = read_table(static, argument_name="static").reset_index(drop=True)
+        allowed = [processor.column_names[index] for index in processor.static_indices]
+        if not allowed:
+            raise ValueError("`static` was given, but this model has no static columns; train with `static_columns`.")
+        extra = [name for name in table.columns if name not in allowed]
+        if extra or table.empty:
+            raise ValueError(
+                f"`static` must hold rows of the static columns {allowed}; got columns {list(table.columns)}."
+            )
+        if len(table) == 1:
+            table = pd.concat([table] * num_sequences, ignore_index=True)
+        if len(table) != num_sequences:
+            raise ValueError(f"`static` must have 1 or num_sequences={num_sequences} rows, got {len(table)}.")
+        if table.isna().any().any():
+            raise ValueError("`static` has missing values; give every static value you condition on.")
+        return table
+
+    def _draw_lengths(self, num_sequences: int, generator) -> np.ndarray:
+        lengths = self.processor.time_info.get("entity_lengths")
+        if not lengths:
+            raise ValueError("sequence_length='data' needs a model trained with an `entity_column` (entity lengths).")
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+        return np.random.default_rng(seed).choice(np.asarray(lengths), size=num_sequences)
 
     def impute(
         self,

@@ -265,6 +265,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         self.time_info = self._fit_time(timestamps, entities)
         if entities is not None:
             self.time_info["entity_dtype"] = str(frame[self.entity_column].dtype)
+            # Observed entity lengths, for generating sequences as long as the real ones (`sequence_length="data"`).
+            self.time_info["entity_lengths"] = sorted(int(count) for count in entities.value_counts().to_numpy())
         return self
 
     def _fit_column(self, name: Any, series: pd.Series, original_dtype: Any) -> dict:

@@ -1,0 +1,137 @@
+"""Beyond fixed windows: data-driven lengths, static conditions, constraints and missingness modes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from timeautodiff_hf import TimeAutoDiffPipeline
+from timeautodiff_hf.constraints import apply_constraints, check_constraints, constraint_violations
+from timeautodiff_hf.trainer import main, parse_args
+
+try:
+    from .tiny_model import TINY_FLAGS, make_tiny_table
+except ImportError:
+    from tiny_model import TINY_FLAGS, make_tiny_table
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    """Tiny model on entities of different lengths, a static `region` column and 30 % missing `temperature`."""
+    directory = tmp_path_factory.mktemp("beyond")
+    table = pd.concat(
+        [
+            make_tiny_table(num_entities=1, num_steps=40, seed=1),
+            make_tiny_table(num_entities=1, num_steps=80, seed=2).assign(station="s1"),
+        ],
+        ignore_index=True,
+    )
+    table["region"] = np.where(table["station"] == "s0", "north", "south")
+    table["temperature"] = table["temperature"].mask(np.random.default_rng(0).random(len(table)) < 0.3)
+    table.to_csv(directory / "table.csv", index=False)
+    main(
+        parse_args(
+            [
+                "--train_file",
+                str(directory / "table.csv"),
+                "--time_column",
+                "time",
+                "--entity_column",
+                "station",
+                "--static_columns",
+                "region",
+                "--metadata_columns",
+                "weather",
+                "--validation_fraction",
+                "0",
+                "--output_dir",
+                str(directory / "model"),
+                *TINY_FLAGS,
+            ]
+        )
+    )
+    pipeline = TimeAutoDiffPipeline.from_pretrained(directory / "model")
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_data_driven_lengths_follow_the_training_entities(pipe):
+    frames = pipe.generate(num_sequences=6, sequence_length="data", num_inference_steps=2, generator=seeded())
+    lengths = frames.groupby("sequence_id").size()
+    assert set(lengths) <= {40, 80} and len(lengths) == 6
+    steps = frames.groupby("sequence_id")["time"].diff().dropna().unique()
+    assert list(steps) == [pd.Timedelta(hours=1)]
+
+
+def test_static_values_given_as_conditions_come_back_constant(pipe):
+    static = pd.DataFrame({"region": ["south", "north", "south"]})
+    frames = pipe.generate(num_sequences=3, static=static, num_inference_steps=2, generator=seeded())
+    per_sequence = frames.groupby("sequence_id")["region"].agg(["nunique", "first"])
+    assert (per_sequence["nunique"] == 1).all()
+    assert per_sequence["first"].tolist() == ["south", "north", "south"]
+
+
+def test_generated_static_columns_are_constant_within_each_sequence(pipe):
+    frames = pipe.generate(num_sequences=4, num_inference_steps=2, generator=seeded())
+    assert (frames.groupby("sequence_id")["region"].nunique() == 1).all()
+
+
+def test_constraints_remove_every_violation_and_keep_the_scenario(pipe):
+    rules = {"load": {"min": 45, "max": 55, "integer": True}, "temperature": {"decimals": 1, "monotone": "increasing"}}
+    before = pipe.generate(num_sequences=4, num_inference_steps=2, generator=seeded())
+    after = pipe.generate(num_sequences=4, constraints=rules, num_inference_steps=2, generator=seeded())
+    assert max(constraint_violations(before, rules, "sequence_id").values()) > 0
+    assert all(rate == 0.0 for rate in constraint_violations(after, rules, "sequence_id").values())
+    scenario = pd.DataFrame({"weather": ["rain"] * 8})
+    what_if = pipe.generate(
+        num_sequences=2, metadata=scenario, constraints=rules, num_inference_steps=2, generator=seeded()
+    )
+    assert (what_if["weather"] == "rain").all()
+
+
+def test_sum_of_makes_a_total_equal_its_parts():
+    frame = pd.DataFrame({"sequence_id": [0, 0], "a": [1.0, 2.0], "b": [3.0, 4.0], "total": [0.0, 100.0]})
+    fixed = apply_constraints(frame, {"total": {"sum_of": ["a", "b"]}}, "sequence_id")
+    assert fixed["total"].tolist() == [4.0, 6.0]
+    assert constraint_violations(fixed, {"total": {"sum_of": ["a", "b"]}}, "sequence_id")["total.sum_of"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "constraints, message",
+    [
+        ({"nope": {"min": 0}}, "not a model column"),
+        ({"load": {"between": 1}}, "unknown rules"),
+        ({"load": {"monotone": "down"}}, "monotone"),
+        ({"load": {"min": 5, "max": 1}}, "min 5 > max 1"),
+        ({"load": {"sum_of": ["ghost"]}}, "sum_of"),
+    ],
+)
+def test_when_constraints_are_invalid_then_raises_value_error(constraints, message):
+    with pytest.raises(ValueError, match=message):
+        check_constraints(constraints, ["load", "temperature"])
+
+
+def test_missing_modes_reproduce_or_remove_missing_cells(pipe):
+    complete = pipe.generate(num_sequences=20, missing="none", num_inference_steps=2, generator=seeded())
+    assert not complete.drop(columns=["time"]).isna().any().any()
+    as_data = pipe.generate(num_sequences=20, missing="as_data", num_inference_steps=2, generator=seeded())
+    never_missing = ["load", "mode", "busy", "weather", "region"]
+    assert not as_data[never_missing].isna().any().any()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"sequence_length": "longest"}, "'data'"),
+        ({"static": pd.DataFrame({"region": ["north"] * 2})}, "1 or num_sequences=3"),
+        ({"static": pd.DataFrame({"mode": ["a"]})}, "static columns"),
+        ({"static": pd.DataFrame({"region": [None]})}, "missing values"),
+    ],
+)
+def test_when_generate_arguments_are_invalid_then_raises_value_error(pipe, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe.generate(num_sequences=3, num_inference_steps=2, **kwargs)
