@@ -208,7 +208,17 @@ def evaluate_forecast(
     series = test if not schema.get("entity_column") else next(iter(test.groupby(schema["entity_column"])))[1]
     series = series.sort_values(schema["time_column"]) if schema.get("time_column") else series
     series = series.reset_index(drop=True)
-    origins = np.linspace(max(context, period), len(series) - horizon, num_origins).astype(int)
+    lookback = max(context, period)
+    candidates = np.arange(lookback, len(series) - horizon + 1)
+    if schema.get("time_column"):
+        # Only origins whose history and future lie on the regular time grid (no absent steps) are scored.
+        step_ok = processor._is_next_step(series[schema["time_column"]].reset_index(drop=True)).astype(int)
+        ok_before = np.concatenate([[0], np.cumsum(step_ok)])
+        needed = lookback + horizon - 1
+        candidates = np.array(
+            [o for o in candidates if ok_before[o + horizon - 1] - ok_before[o - lookback] == needed]
+        )
+    origins = candidates[np.linspace(0, len(candidates) - 1, min(num_origins, len(candidates))).astype(int)]
     errors = {"model": [], "seasonal_naive": [], "last_value": []}
     with_metadata = []
     started = time.perf_counter()
@@ -339,6 +349,8 @@ def main():
             )
         )
     train_seconds = time.perf_counter() - started
+    record = json.loads((run_dir / "model" / "training_args.json").read_text())
+    train_seconds = record.get("train_seconds", train_seconds)
     pipe = TimeAutoDiffPipeline.from_pretrained(run_dir / "model")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)

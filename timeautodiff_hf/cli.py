@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         try:
             train_main(parse_args(train_argv))
-        except ValueError as error:
+        except (ValueError, OSError, FloatingPointError) as error:
             print(f"timeautodiff train: error: {error}", file=sys.stderr)
             return 2
         return 0
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         COMMANDS[args.command](args)
-    except ValueError as error:
+    except (ValueError, OSError, FloatingPointError) as error:
         print(f"timeautodiff {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

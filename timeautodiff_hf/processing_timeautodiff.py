@@ -115,7 +115,13 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         column_order: list[str] | None = None,
         **kwargs,
     ):
-        kwargs.pop("feature_extractor_type", None)
+        for field in ("feature_extractor_type", "processor_class"):
+            declared = kwargs.pop(field, None)
+            if declared not in (None, "TimeAutoDiffProcessor"):
+                raise ValueError(
+                    f"The processor config declares {field}={declared!r}; a TimeAutoDiff processor only accepts "
+                    "'TimeAutoDiffProcessor'. Refusing to load (the file may be tampered with)."
+                )
         super().__init__(**kwargs)
         check_positive_int(sequence_length, "sequence_length")
         check_positive_int(stride, "stride")
@@ -1077,7 +1083,11 @@ def sorted_categories(observed: pd.Series, name: str) -> list:
 def count_decimals(values: np.ndarray, max_decimals: int = 10) -> int | None:
     """Smallest number of decimals that reproduces every value exactly, or None beyond `max_decimals`."""
     sample = values[:200_000]
+    largest = float(np.abs(sample).max()) if len(sample) else 0.0
     for decimals in range(max_decimals + 1):
+        if largest * 10.0**decimals >= 2.0**53:
+            # Beyond float64's exact integers, rounding cannot promise an exact round trip.
+            return None
         if np.array_equal(np.round(sample, decimals), sample):
             return decimals
     return None

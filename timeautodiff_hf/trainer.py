@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume-from-checkpoint",
         type=str,
         default=None,
-        help="'latest' or a checkpoint folder to resume from.",
+        help="'latest' or a checkpoint folder to resume from. Only resume checkpoints you wrote: accelerate "
+        "stores RNG and optimizer states with pickle.",
     )
     add(
         "--report_to",
@@ -374,12 +375,23 @@ def resolve_resume_path(args: argparse.Namespace) -> Path | None:
         checkpoints = list_checkpoints(args.output_dir)
         return checkpoints[-1] if checkpoints else None
     path = Path(args.resume_from_checkpoint)
+    if CHECKPOINT_PATTERN.match(path.name) and not (path / "model.safetensors").is_file():
+        raise ValueError(f"Checkpoint {str(path)!r} is incomplete (no model.safetensors); resume from another one.")
     if not CHECKPOINT_PATTERN.match(path.name) or not (path / COMPLETE_MARKER).is_file():
         raise ValueError(
             f"--resume_from_checkpoint {str(path)!r} is not a complete checkpoint folder (checkpoint-<stage>-<step> "
             f"with {COMPLETE_MARKER})."
         )
     return path
+
+
+def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
+    """Restore an accelerate state (only resume checkpoints you wrote: accelerate stores RNG and custom states as
+    pickles); a corrupt checkpoint gives an error naming it."""
+    try:
+        accelerator.load_state(str(path))
+    except Exception as error:
+        raise ValueError(f"Checkpoint {str(path)!r} is corrupt or incomplete: {error}") from error
 
 
 def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra: dict) -> None:
@@ -598,10 +610,13 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
         # A denoiser checkpoint holds the finished VAE as its first model; the full state is loaded later.
         from safetensors.torch import load_file
 
-        accelerator.unwrap_model(vae).load_state_dict(load_file(str(resume_path / "model.safetensors")))
+        try:
+            accelerator.unwrap_model(vae).load_state_dict(load_file(str(resume_path / "model.safetensors")))
+        except Exception as error:
+            raise ValueError(f"Checkpoint {str(resume_path)!r} is corrupt or incomplete: {error}") from error
         return vae
     if resume_path is not None:
-        accelerator.load_state(str(resume_path))
+        load_checkpoint(accelerator, resume_path)
     if args.vae_steps == 0:
         return vae
     start_step = 0 if resume_path is None else int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
@@ -753,7 +768,7 @@ def train_denoiser(
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
     start_step = 0
     if resume_path is not None:
-        accelerator.load_state(str(resume_path))
+        load_checkpoint(accelerator, resume_path)
         start_step = int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
     if args.denoiser_steps == 0:
         return denoiser, ema
