@@ -273,7 +273,7 @@ def test_offline_reload_from_the_cache_gives_the_same_samples(offline, pipe):
     assert results["main"]["frames"] == sample_json(pipe)
 
 
-def test_revision_loads_the_branch_and_leaves_main_unchanged(hub, online, offline, server, pipe_v2):
+def test_revision_loads_the_branch_and_leaves_main_unchanged(hub, online, offline, server, pipe, pipe_v2):
     commits = server.commits("org/tiny")
     assert [commit["revision"] for commit in commits] == ["main", "main", "v2"]
     assert server.branches("org/tiny")["main"] == hub["commits_after_first"][1]["oid"]

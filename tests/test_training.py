@@ -193,3 +193,12 @@ def test_two_process_data_parallel_matches_one_process_with_the_global_batch(tab
         a, b = weights(parallel, component), weights(single, component)
         worst = max((a[key] - b[key]).abs().max().item() for key in a)
         assert worst < 1e-4, f"{component} differs by {worst}"
+
+
+def test_early_stopping_waits_patience_validations_without_improvement():
+    from timeautodiff_hf.trainer import EarlyStopping
+
+    stopper = EarlyStopping(patience=2)
+    decisions = [stopper.should_stop(loss, "VAE", step) for step, loss in enumerate([1.0, 0.9, 0.95, 0.96, 0.5])]
+    assert decisions == [False, False, False, True, False]
+    assert not any(EarlyStopping(patience=0).should_stop(1.0, "VAE", step) for step in range(5))

@@ -415,6 +415,24 @@ def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra
 
 
 # ---------------------------------------------------------------------- training
+class EarlyStopping:
+    """Stops a stage after `patience` validations without improvement (0 disables)."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-4):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.waited = math.inf, 0
+
+    def should_stop(self, validation_loss: float, stage: str, step: int) -> bool:
+        if validation_loss < self.best - self.min_delta:
+            self.best, self.waited = validation_loss, 0
+        else:
+            self.waited += 1
+        if self.patience and self.waited >= self.patience:
+            logger.info(f"{stage} early stopping at step {step} (best validation loss {self.best:.4f}).")
+            return True
+        return False
+
+
 def check_distributed_setup(accelerator: Accelerator) -> None:
     """Refuse several launched processes that do not form one group (each would train a full model alone)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -624,7 +642,7 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
     progress = tqdm(
         range(args.vae_steps), initial=start_step, desc="VAE", disable=not accelerator.is_local_main_process
     )
-    best, patience = math.inf, 0
+    stopper = EarlyStopping(args.early_stopping_patience)
     vae.train()
     step = start_step
     for step, (values, observed_mask, _, step_mask) in zip(
@@ -663,9 +681,7 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
             validation_loss = vae_validation_loss(accelerator, vae, validation_dataset, args)
             accelerator.log({"vae/validation_loss": validation_loss}, step=step)
             vae.train()
-            best, patience = (validation_loss, 0) if validation_loss < best - 1e-4 else (best, patience + 1)
-            if args.early_stopping_patience and patience >= args.early_stopping_patience:
-                logger.info(f"VAE early stopping at step {step} (validation loss {best:.4f}).")
+            if stopper.should_stop(validation_loss, "VAE", step):
                 break
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             logger.info(f"VAE time budget reached at step {step}.")
@@ -776,7 +792,7 @@ def train_denoiser(
     progress = tqdm(
         range(args.denoiser_steps), initial=start_step, desc="Denoiser", disable=not accelerator.is_local_main_process
     )
-    best, patience = math.inf, 0
+    stopper = EarlyStopping(args.early_stopping_patience)
     denoiser.train()
     for step, (latents, values, observed_mask, time_features, _) in zip(
         range(start_step + 1, args.denoiser_steps + 1), infinite_batches(loader, start_step, accelerator)
@@ -814,9 +830,7 @@ def train_denoiser(
                 accelerator, denoiser, ema, scheduler, processor, validation_dataset, args
             )
             accelerator.log({"denoiser/validation_loss": validation_loss}, step=step)
-            best, patience = (validation_loss, 0) if validation_loss < best - 1e-4 else (best, patience + 1)
-            if args.early_stopping_patience and patience >= args.early_stopping_patience:
-                logger.info(f"Denoiser early stopping at step {step} (validation loss {best:.4f}).")
+            if stopper.should_stop(validation_loss, "Denoiser", step):
                 break
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             logger.info(f"Denoiser time budget reached at step {step}.")
