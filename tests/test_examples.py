@@ -52,8 +52,10 @@ POPEN_OPTIONS = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": T
 
 
 def child_env(**extra: str) -> dict:
-    # One thread per process: the suite shares 2 cores, where torch's thread pools spin against each other.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_DISABLE_TELEMETRY": "1", **extra}
+    # One thread per process: the suite shares 2 cores, where torch's thread pools spin against each other. The
+    # caller's HF_* settings (token, endpoint, offline mode) are left out so that they cannot change what is tested.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    return {**env, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_DISABLE_TELEMETRY": "1", **extra}
 
 
 @pytest.fixture(scope="module")

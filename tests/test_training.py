@@ -196,8 +196,11 @@ def test_two_process_data_parallel_matches_one_process_with_the_global_batch(tab
 
 
 def test_early_stopping_waits_patience_validations_without_improvement():
+    from accelerate import PartialState
+
     from timeautodiff_hf.trainer import EarlyStopping
 
+    PartialState()  # accelerate's logger needs a state, as in a training run
     stopper = EarlyStopping(patience=2)
     decisions = [stopper.should_stop(loss, "VAE", step) for step, loss in enumerate([1.0, 0.9, 0.95, 0.96, 0.5])]
     assert decisions == [False, False, False, True, False]
