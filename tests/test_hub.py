@@ -328,11 +328,6 @@ def test_card_on_the_hub_lists_every_column_in_its_schema_table(hub_card_path, p
     assert names == pipe.processor.column_names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="push_pipeline_to_hub renders the card without repo_id: the pushed card's usage says "
-    "from_pretrained('path/to/saved_model') and its model-index is named 'timeautodiff-model', not the repo",
-)
 def test_card_on_the_hub_shows_how_to_load_the_repo(hub_card_path):
     card = ModelCard.load(hub_card_path)
     assert 'TimeAutoDiffPipeline.from_pretrained("org/tiny")' in card.text

@@ -282,7 +282,7 @@ def command_evaluate(args: argparse.Namespace) -> None:
     print(f"Report and plots in {args.output_dir}")
 
 
-def refresh_card(model_dir: Path, report_path: Path | None) -> Path:
+def refresh_card(model_dir: Path, report_path: Path | None, repo_id: str | None = None) -> Path:
     from .hub import flatten_report, save_with_card
     from .pipeline_timeautodiff import TimeAutoDiffPipeline
 
@@ -290,7 +290,7 @@ def refresh_card(model_dir: Path, report_path: Path | None) -> Path:
     eval_results = flatten_report(json.loads(Path(report_path).read_text())) if report_path else None
     if report_path and Path(report_path).resolve() != (model_dir / "evaluation_report.json").resolve():
         (model_dir / "evaluation_report.json").write_text(Path(report_path).read_text())
-    save_with_card(pipe, model_dir, eval_results=eval_results)
+    save_with_card(pipe, model_dir, eval_results=eval_results, repo_id=repo_id)
     return model_dir / "README.md"
 
 
@@ -309,8 +309,11 @@ def command_push(args: argparse.Namespace) -> None:
     from .hub import push_folder_to_hub
 
     model_dir = Path(args.path)
-    if not (model_dir / "README.md").is_file():
-        refresh_card(model_dir, None)
+    if not (model_dir / "model_index.json").is_file():
+        raise ValueError(f"{args.path!r} is not a saved TimeAutoDiff model folder (no model_index.json).")
+    # The card is rendered for the target repo (its usage snippets load `args.repo_id`).
+    report = model_dir / "evaluation_report.json"
+    refresh_card(model_dir, report if report.is_file() else None, repo_id=args.repo_id)
     url = push_folder_to_hub(
         model_dir,
         args.repo_id,

@@ -47,6 +47,9 @@ def push_folder_to_hub(
         raise ValueError(f"`repo_id` must look like 'org/name', got {repo_id!r}.")
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
+    if private is not None:
+        # `create_repo(exist_ok=True)` leaves an existing repo's visibility as it was: set it explicitly.
+        api.update_repo_settings(repo_id, private=private)
     if revision not in (None, "main"):
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     commit = api.upload_folder(
@@ -59,8 +62,11 @@ def push_folder_to_hub(
     return str(getattr(commit, "commit_url", commit))
 
 
-def save_with_card(pipeline: Any, save_directory: str | os.PathLike, eval_results: dict | None = None) -> Path:
-    """`save_pretrained` plus our model card and the extra files of the folder the pipeline was loaded from."""
+def save_with_card(
+    pipeline: Any, save_directory: str | os.PathLike, eval_results: dict | None = None, repo_id: str | None = None
+) -> Path:
+    """`save_pretrained` plus our model card (with usage for `repo_id` when given) and the extra files of the folder
+    the pipeline was loaded from."""
     from .modelcard import write_model_card
 
     save_directory = Path(save_directory)
@@ -78,15 +84,15 @@ def save_with_card(pipeline: Any, save_directory: str | os.PathLike, eval_result
     schema = {**pipeline.processor.schema(), "latent_dim": pipeline.vae.config.latent_dim}
     dataset_name = None
     if training_args:
-        dataset_name = training_args.get("dataset_name") or (
-            Path(training_args["train_file"]).name if training_args.get("train_file") else None
-        )
+        # Only a Hub dataset id belongs in the card's `datasets` field, not a local file name.
+        dataset_name = training_args.get("dataset_name")
     write_model_card(
         save_directory,
         schema=schema,
         training_args=training_args,
         eval_results=eval_results,
         dataset_name=dataset_name,
+        repo_id=repo_id,
     )
     return save_directory
 
@@ -94,7 +100,7 @@ def save_with_card(pipeline: Any, save_directory: str | os.PathLike, eval_result
 def push_pipeline_to_hub(pipeline: Any, repo_id: str, **kwargs) -> str:
     """Save `pipeline` with its card into a temporary folder and upload it in one commit."""
     with tempfile.TemporaryDirectory() as directory:
-        save_with_card(pipeline, directory, eval_results=kwargs.pop("eval_results", None))
+        save_with_card(pipeline, directory, eval_results=kwargs.pop("eval_results", None), repo_id=repo_id)
         return push_folder_to_hub(directory, repo_id, **kwargs)
 
 
