@@ -171,24 +171,51 @@ def test_parquet_and_folder_inputs_read_through_datasets(tmp_path):
         load_training_table(parse_args(["--train_file", str(folder)]))
 
 
-def run_training(argv: list[str]) -> None:
-    from accelerate.state import AcceleratorState
+def free_port() -> int:
+    import socket
 
-    # Forked workers inherit the single-process accelerate state of earlier tests: start from a clean one.
-    AcceleratorState._reset_state(reset_partial_state=True)
-    main(parse_args(argv))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_two_process_data_parallel_matches_one_process_with_the_global_batch(table_path, tmp_path):
-    """2-process CPU DDP (accelerate.debug_launcher) with batch 8 per process must train the same weights as one
-    process with batch 16: gradients are synchronised and every random draw is made for the global batch."""
-    from accelerate import debug_launcher
-
+    """2-process CPU DDP through the documented `accelerate launch` command, batch 8 per process, must train the same
+    weights as one process with batch 16: gradients are synchronised and every random draw is made for the global
+    batch. (A real launcher in a fresh interpreter: forking this test process, as `debug_launcher` does, can hang in
+    OpenMP once earlier tests have started torch's thread pool.)"""
     parallel, single = tmp_path / "parallel", tmp_path / "single"
-    debug_launcher(
-        run_training, args=(tiny_training_args(table_path, parallel, "--batch_size", "8"),), num_processes=2
+    script = Path(__file__).resolve().parents[1] / "training" / "train_timeautodiff.py"
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(script),
+    ]
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [*launch, *tiny_training_args(table_path, parallel, "--batch_size", "8")],
+        check=True,
+        capture_output=True,
+        env=environment,
     )
-    run_training(tiny_training_args(table_path, single, "--batch_size", "16"))
+    subprocess.run(
+        train_command(table_path, single, "--batch_size", "16"),
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     for component in ("vae", "denoiser"):
         a, b = weights(parallel, component), weights(single, component)
         worst = max((a[key] - b[key]).abs().max().item() for key in a)
