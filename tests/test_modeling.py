@@ -176,3 +176,16 @@ def test_condition_masks_cover_every_task_and_never_reveal_missing_cells():
     assert is_prefix.any(), "some examples must be forecasts (observed prefix, hidden suffix)"
     again = sample_condition_mask(observed_mask, metadata_indices=[3], generator=torch.Generator().manual_seed(0))
     assert torch.equal(mask, again)
+
+
+def test_denoiser_shortcut_for_an_empty_condition_matches_the_full_computation():
+    denoiser = make_denoiser()
+    sample, time_features = torch.randn(2, 6, 2), torch.randn(2, 6, 3)
+    values, observed_mask = make_batch(batch_size=2)
+    observed_mask[0] = 0.0
+    observed_mask[1] = 0.0
+    observed_mask[1, 0, 0] = 1.0  # one observed cell in the batch forces the full path for both examples
+    full = denoiser(sample, torch.tensor([5, 5]), time_features, values, observed_mask).sample
+    empty = torch.zeros_like(observed_mask[:1])
+    shortcut = denoiser(sample[:1], torch.tensor([5]), time_features[:1], values[:1], empty).sample
+    assert torch.allclose(full[:1], shortcut, atol=1e-6)

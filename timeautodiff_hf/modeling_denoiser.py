@@ -165,8 +165,16 @@ class TimeAutoDiffDenoiser(ModelMixin, ConfigMixin):
         timestep_embedding = self.timestep_embedding(self.time_proj(timestep).to(sample.dtype))
 
         # 1. per-step inputs: noisy latent + masked condition + calendar features + position
-        condition = self.condition_embedding(condition_values * observed_mask, observed_mask).flatten(start_dim=2)
-        condition = self.condition_projection(torch.cat([condition, observed_mask], dim=-1))
+        if observed_mask.any():
+            condition = self.condition_embedding(condition_values * observed_mask, observed_mask).flatten(start_dim=2)
+            condition = self.condition_projection(torch.cat([condition, observed_mask], dim=-1))
+        else:
+            # Nothing observed (unconditional generation): the condition is the same for every step, so it is
+            # computed once; this keeps the cost of wide tables out of the sampling loop.
+            empty = observed_mask[:1, :1]
+            condition = self.condition_embedding(empty, empty).flatten(start_dim=2)
+            condition = self.condition_projection(torch.cat([condition, empty], dim=-1))
+            condition = condition.expand(batch_size, sequence_length, -1)
         positions = sinusoidal_positions(sequence_length, condition.shape[-1], sample.device, sample.dtype)
         hidden_states = (
             self.latent_projection(sample)
