@@ -148,6 +148,8 @@ def test_evaluate_writes_report_plots_and_updates_the_card(model_dir, tmp_path, 
                 "--output-dir",
                 str(tmp_path / "report"),
                 "--update-card",
+                "--forecast-horizon",
+                "4",
             ]
         )
         == 0
@@ -157,6 +159,10 @@ def test_evaluate_writes_report_plots_and_updates_the_card(model_dir, tmp_path, 
     assert 0 <= summary["discriminative_score"] <= 0.5 and summary["dcr_share_closer_to_train"] is not None
     for name in ("marginals", "autocorrelation", "sequences", "embedding"):
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 1000
+    forecast = json.loads((tmp_path / "report" / "forecast_report.json").read_text())
+    assert forecast["horizon"] == 4 and forecast["crps_scaled"] >= 0 and set(forecast["mae_original"]) == {"load"}
+    assert (tmp_path / "report" / "forecast.png").stat().st_size > 1000
+    assert summary.keys() >= {"discriminative_score"}
     card = (model_dir / "README.md").read_text()
     assert "discriminative_score" in card
 
