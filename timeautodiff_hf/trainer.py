@@ -643,6 +643,7 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
         range(args.vae_steps), initial=start_step, desc="VAE", disable=not accelerator.is_local_main_process
     )
     stopper = EarlyStopping(args.early_stopping_patience)
+    latent_dim = accelerator.unwrap_model(vae).config.latent_dim
     vae.train()
     step = start_step
     for step, (values, observed_mask, _, step_mask) in zip(
@@ -650,7 +651,7 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
     ):
         with accelerator.accumulate(vae):
             global_noise = torch.randn(
-                (values.shape[0] * accelerator.num_processes, values.shape[1], args_latent_dim(accelerator, vae)),
+                (values.shape[0] * accelerator.num_processes, values.shape[1], latent_dim),
                 generator=noise_generator,
             )
             noise = local_part(global_noise, accelerator)
@@ -723,10 +724,6 @@ def local_part(tensor: torch.Tensor, accelerator: Accelerator | None) -> torch.T
         return tensor
     size = tensor.shape[0] // accelerator.num_processes
     return tensor[accelerator.process_index * size : (accelerator.process_index + 1) * size]
-
-
-def args_latent_dim(accelerator: Accelerator, vae) -> int:
-    return accelerator.unwrap_model(vae).config.latent_dim
 
 
 def denoiser_loss(
