@@ -24,16 +24,12 @@ def main() -> None:
 
     import torch
 
-    from timeautodiff_hf import BIKE_SHARING_SCHEMA, TimeAutoDiffPipeline, bike_sharing_path
-    from timeautodiff_hf.trainer import main as train
-    from timeautodiff_hf.trainer import parse_args
+    from timeautodiff_hf import TimeAutoDiffPipeline, train_bike_sharing_model
 
     if options.model is None:  # a small model trained on the bundled table (a few minutes on a CPU)
-        options.model = os.path.join(options.output_dir, "model")
-        flags = ["--train_file", bike_sharing_path(), "--time_column", BIKE_SHARING_SCHEMA["time_column"]]
-        flags += ["--metadata_columns", ",".join(BIKE_SHARING_SCHEMA["metadata_columns"])]
-        flags += ["--vae_steps", str(options.vae_steps), "--denoiser_steps", str(options.denoiser_steps)]
-        train(parse_args([*flags, "--output_dir", options.model]))
+        options.model = train_bike_sharing_model(
+            os.path.join(options.output_dir, "model"), options.vae_steps, options.denoiser_steps
+        )
 
     # 1. push: safetensors weights, configs, processor JSON, training_args.json and a fresh model card, one commit
     local = TimeAutoDiffPipeline.from_pretrained(options.model)

@@ -7,9 +7,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from timeautodiff_hf import BIKE_SHARING_SCHEMA, TimeAutoDiffPipeline, bike_sharing_path, load_bike_sharing
-from timeautodiff_hf.trainer import main as train
-from timeautodiff_hf.trainer import parse_args
+from timeautodiff_hf import (
+    TimeAutoDiffPipeline,
+    load_bike_sharing,
+    train_bike_sharing_model,
+)
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--model", default=None, help="Saved model folder or Hub repo id (default: train one here).")
@@ -22,11 +24,7 @@ parser.add_argument("--denoiser-steps", type=int, default=1500, help="Training s
 options = parser.parse_args()
 output = Path(options.output_dir)
 if options.model is None:  # a small model trained on the bundled table (a few minutes on a CPU)
-    options.model = str(output / "model")
-    flags = ["--train_file", bike_sharing_path(), "--time_column", BIKE_SHARING_SCHEMA["time_column"]]
-    flags += ["--metadata_columns", ",".join(BIKE_SHARING_SCHEMA["metadata_columns"])]
-    flags += ["--vae_steps", str(options.vae_steps), "--denoiser_steps", str(options.denoiser_steps)]
-    train(parse_args([*flags, "--output_dir", options.model]))
+    options.model = train_bike_sharing_model(str(output / "model"), options.vae_steps, options.denoiser_steps)
 pipe = TimeAutoDiffPipeline.from_pretrained(options.model)
 
 # 1. hide 10% of the cells of every column (the timestamps stay known)

@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from timeautodiff_hf import BIKE_SHARING_SCHEMA, TimeAutoDiffPipeline, bike_sharing_path, load_bike_sharing
+from timeautodiff_hf import (
+    BIKE_SHARING_SCHEMA,
+    TimeAutoDiffPipeline,
+    load_bike_sharing,
+    train_bike_sharing_model,
+)
 from timeautodiff_hf.plotting import plot_forecast_fan, plot_generated_sequences
-from timeautodiff_hf.trainer import main as train
-from timeautodiff_hf.trainer import parse_args
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--output-dir", default="demo_output")
@@ -22,24 +25,7 @@ output = Path(options.output_dir)
 model_dir = output / "model"
 
 # 1. train a small model on the bundled table (last 10% of time held out for validation)
-train(
-    parse_args(
-        [
-            "--train_file",
-            bike_sharing_path(),
-            "--time_column",
-            BIKE_SHARING_SCHEMA["time_column"],
-            "--metadata_columns",
-            ",".join(BIKE_SHARING_SCHEMA["metadata_columns"]),
-            "--vae_steps",
-            str(options.vae_steps),
-            "--denoiser_steps",
-            str(options.denoiser_steps),
-            "--output_dir",
-            str(model_dir),
-        ]
-    )
-)
+train_bike_sharing_model(model_dir, options.vae_steps, options.denoiser_steps)
 pipe = TimeAutoDiffPipeline.from_pretrained(model_dir)
 real = load_bike_sharing()
 

@@ -190,3 +190,19 @@ def test_hub_push_and_load_round_trips_through_the_stand_in_hub(example_runs, ou
     assert f"commit: {endpoint}/org/bike/commit/" in stdout
     assert "identical samples" in stdout
     assert (outputs / "hub_push_and_load" / "cache" / "models--org--bike").is_dir()
+
+
+def test_train_bike_sharing_model_saves_a_loadable_pipeline(tmp_path):
+    from timeautodiff_hf import TimeAutoDiffPipeline, train_bike_sharing_model
+
+    folder = train_bike_sharing_model(tmp_path / "model", vae_steps=2, denoiser_steps=2)
+    pipe = TimeAutoDiffPipeline.from_pretrained(folder)
+    assert pipe.processor.metadata_columns == [
+        "holiday",
+        "workingday",
+        "weathersit",
+        "temp",
+        "atemp",
+        "hum",
+        "windspeed",
+    ]

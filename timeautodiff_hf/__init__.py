@@ -9,7 +9,7 @@ from .modeling_vae import (
 )
 from .pipeline_timeautodiff import TimeAutoDiffPipeline, TimeAutoDiffPipelineOutput
 from .processing_timeautodiff import TimeAutoDiffProcessor
-from .sample_data import BIKE_SHARING_SCHEMA, bike_sharing_path, load_bike_sharing
+from .sample_data import BIKE_SHARING_SCHEMA, bike_sharing_path, load_bike_sharing, train_bike_sharing_model
 
 __version__ = "0.1.0"
 
@@ -27,4 +27,5 @@ __all__ = [
     "__version__",
     "bike_sharing_path",
     "load_bike_sharing",
+    "train_bike_sharing_model",
 ]
