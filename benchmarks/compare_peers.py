@@ -1,0 +1,471 @@
+"""Side-by-side comparison of TimeAutoDiff with peer models on the protocol of `model_quality.py`.
+
+Three steps (the peers run in their own venv, see `benchmarks/peers/README.md`):
+
+    python benchmarks/compare_peers.py prepare --dataset bike            # task files: split, hidden cells, origins
+    benchmarks/runs/peers-venv/bin/python benchmarks/peers/run_peers.py --run-dir benchmarks/runs/peers/bike
+    python benchmarks/compare_peers.py score --dataset bike              # our outputs + one scoring harness
+
+`prepare` writes `RUN_DIR/task/`: the time split of `model_quality.py` (first 80 % per entity for training), the
+hidden-cell mask of its imputation test (10 % of the observed continuous non-metadata test cells, seed 1, the same
+cells as `model_quality.py`), the forecast origins (24 -> 24 on the regular grid of the test part) and the number of
+generated windows. Every method writes files to `RUN_DIR/outputs/METHOD/`: `synthetic.parquet` (long table with a
+`sequence_id` column), `imputed.parquet` (the test table with the hidden cells filled), `forecast.parquet`
+(`origin`, `step` and the target columns) and `timing.json` (train/sample seconds, peak RSS, versions).
+`score` produces TimeAutoDiff's outputs in a subprocess (so its peak RSS is its own), then scores every method with
+`timeautodiff_hf.metrics` and writes `benchmarks/results/peers_DATASET.json` and `.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from timeautodiff_hf.metrics import (  # noqa: E402
+    autocorrelation_error,
+    correlation_distance,
+    discriminative_score,
+    marginal_distances,
+    masked_mae,
+)
+
+SEASONAL_PERIOD = {"h": 24, "D": 7, "B": 5, "MS": 12, "ME": 12}
+OURS = "timeautodiff"
+SEQUENCE_ID = "sequence_id"
+
+
+# ---------------------------------------------------------------------------------------------------- task files
+def continuous_targets(processor) -> list[str]:
+    return [c["name"] for c in processor.columns if c["kind"] == "continuous" and c["role"] == "feature"]
+
+
+def hidden_cell_mask(test: pd.DataFrame, processor, seed: int = 1, fraction: float = 0.1) -> pd.DataFrame:
+    """10 % of the observed continuous target cells, drawn exactly as `model_quality.evaluate_imputation` does."""
+    rng = np.random.default_rng(seed)
+    hidden = {}
+    for name in continuous_targets(processor):
+        observed = test[name].notna().to_numpy()
+        sentinels = processor.missing_values.get(name)
+        if sentinels:
+            observed &= ~test[name].isin(sentinels).to_numpy()
+        hidden[name] = observed & (rng.random(len(test)) < fraction)
+    return pd.DataFrame(hidden)
+
+
+def forecast_origins(series: pd.DataFrame, processor, schema: dict, num_origins: int, horizon: int, context: int):
+    """Origins of `model_quality.evaluate_forecast`: history and future on the regular time grid, evenly spread."""
+    period = SEASONAL_PERIOD.get(str(processor.frequency), horizon)
+    lookback = max(context, period)
+    candidates = np.arange(lookback, len(series) - horizon + 1)
+    if schema.get("time_column"):
+        step_ok = processor._is_next_step(series[schema["time_column"]].reset_index(drop=True)).astype(int)
+        ok_before = np.concatenate([[0], np.cumsum(step_ok)])
+        needed = lookback + horizon - 1
+        candidates = np.array(
+            [o for o in candidates if ok_before[o + horizon - 1] - ok_before[o - lookback] == needed]
+        )
+    picks = np.linspace(0, len(candidates) - 1, min(num_origins, len(candidates))).astype(int)
+    return [int(o) for o in candidates[picks]], period
+
+
+def make_task(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: dict,
+    processor,
+    task_dir: Path,
+    *,
+    dataset: str,
+    num_windows: int = 1000,
+    num_origins: int = 40,
+    horizon: int = 24,
+    context: int = 24,
+) -> dict:
+    """Writes the task files every method reads (see the module docstring); returns `task.json`'s content."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    train.reset_index(drop=True).to_parquet(task_dir / "train.parquet", index=False)
+    test = test.reset_index(drop=True)
+    test.to_parquet(task_dir / "test.parquet", index=False)
+    hidden_cell_mask(test, processor).to_parquet(task_dir / "hidden_mask.parquet", index=False)
+    entity = schema.get("entity_column")
+    series = test if not entity else next(iter(test.groupby(entity, sort=False)))[1]
+    series = series.sort_values(schema["time_column"]) if schema.get("time_column") else series
+    series = series.reset_index(drop=True)
+    series.to_parquet(task_dir / "forecast_series.parquet", index=False)
+    origins, period = forecast_origins(series, processor, schema, num_origins, horizon, context)
+    task = {
+        "dataset": dataset,
+        "schema": schema,
+        "sequence_length": int(processor.sequence_length),
+        "frequency": str(processor.frequency),
+        "columns": [
+            {"name": c["name"], "kind": c["kind"], "role": c["role"], "dtype": str(c.get("dtype"))}
+            for c in processor.columns
+        ],
+        "targets": continuous_targets(processor),
+        "missing_values": {k: list(v) for k, v in processor.missing_values.items()},
+        "num_windows": int(num_windows),
+        "origins": origins,
+        "horizon": horizon,
+        "context": context,
+        "seasonal_period": period,
+        "hidden_mask_seed": 1,
+        "protocol": "time split 80/20 per entity; 10 % of observed continuous target test cells hidden (seed 1); "
+        f"{horizon}->{horizon} forecasts from {len(origins)} origins of the test part; MAE / training std",
+    }
+    (task_dir / "task.json").write_text(json.dumps(task, indent=2))
+    return task
+
+
+def command_prepare(options) -> None:
+    from model_quality import time_split
+    from shared_data import load
+
+    from timeautodiff_hf import TimeAutoDiffPipeline
+
+    table, schema, _, _ = load(options.dataset)
+    train, test = time_split(table, schema)
+    processor = TimeAutoDiffPipeline.from_pretrained(model_dir(options)).processor
+    task = make_task(
+        train,
+        test,
+        schema,
+        processor,
+        run_dir(options) / "task",
+        dataset=options.dataset,
+        num_windows=options.num_windows,
+        num_origins=options.num_origins,
+    )
+    print(f"task written to {run_dir(options) / 'task'}: {len(task['origins'])} origins, targets {task['targets']}")
+
+
+# ---------------------------------------------------------------------------------------------------- our outputs
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def command_ours(options) -> None:
+    """TimeAutoDiff's outputs for the task, in the peers' file format (run as its own process for its peak RSS)."""
+    import torch
+    from diffusers import DPMSolverMultistepScheduler
+
+    from timeautodiff_hf import TimeAutoDiffPipeline
+
+    torch.set_num_threads(1)
+    task_dir = run_dir(options) / "task"
+    task = json.loads((task_dir / "task.json").read_text())
+    out = run_dir(options) / "outputs" / OURS
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = TimeAutoDiffPipeline.from_pretrained(model_dir(options))
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    steps = options.inference_steps
+    schema, targets = task["schema"], task["targets"]
+    timing = {"method": OURS, "tasks": {}}
+    record = json.loads((model_dir(options) / "training_args.json").read_text())
+    train_seconds = record.get("train_seconds")
+
+    started = time.perf_counter()
+    synthetic = pipe.generate(
+        num_sequences=task["num_windows"], num_inference_steps=steps, generator=torch.Generator().manual_seed(0)
+    )
+    timing["tasks"]["generation"] = {"train_seconds": train_seconds, "sample_seconds": time.perf_counter() - started}
+    synthetic.to_parquet(out / "synthetic.parquet", index=False)
+
+    test = pd.read_parquet(task_dir / "test.parquet")
+    hidden = pd.read_parquet(task_dir / "hidden_mask.parquet")
+    holes = test.copy()
+    for name in targets:
+        holes[name] = holes[name].astype(float).mask(hidden[name].to_numpy())
+    started = time.perf_counter()
+    filled = pipe.impute(holes, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+    timing["tasks"]["imputation"] = {"train_seconds": train_seconds, "sample_seconds": time.perf_counter() - started}
+    filled.to_parquet(out / "imputed.parquet", index=False)
+
+    series = pd.read_parquet(task_dir / "forecast_series.parquet")
+    horizon, context = task["horizon"], task["context"]
+    group_key = schema.get("time_column") or "step"
+    frames = {"forecast": [], "forecast_known_future_metadata": []}
+    seconds = {"forecast": 0.0, "forecast_known_future_metadata": 0.0}
+    for index, origin in enumerate(task["origins"]):
+        history = series.iloc[origin - context : origin]
+        truth = series.iloc[origin : origin + horizon]
+        variants = {"forecast": None}
+        if pipe.processor.metadata_columns:
+            keys = [c for c in [schema.get("time_column"), schema.get("entity_column")] if c]
+            variants["forecast_known_future_metadata"] = truth[keys + pipe.processor.metadata_columns]
+        for kind, future in variants.items():
+            started = time.perf_counter()
+            samples = pipe.forecast(
+                history,
+                horizon=horizon,
+                metadata_future=future,
+                num_samples=10,
+                num_inference_steps=steps,
+                generator=torch.Generator().manual_seed(index),
+            )
+            median = samples.groupby(group_key, sort=True)[targets].median().reset_index(drop=True)
+            seconds[kind] += time.perf_counter() - started
+            median.insert(0, "step", np.arange(len(median)))
+            median.insert(0, "origin", origin)
+            frames[kind].append(median)
+    for kind, parts in frames.items():
+        if parts:
+            pd.concat(parts, ignore_index=True).to_parquet(out / f"{kind}.parquet", index=False)
+            timing["tasks"][kind] = {"train_seconds": train_seconds, "sample_seconds": seconds[kind]}
+    import timeautodiff_hf
+
+    timing["peak_rss_mb"] = peak_rss_mb()
+    timing["peak_rss_scope"] = "inference process (loading + all three tasks); training RSS was not recorded"
+    timing["versions"] = {"timeautodiff_hf": timeautodiff_hf.__version__, "torch": torch.__version__}
+    timing["settings"] = f"DPM-Solver++ {steps} steps; forecasts: median of 10 sample paths from {context} steps"
+    (out / "timing.json").write_text(json.dumps(timing, indent=2))
+    print(json.dumps(timing, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------------- scoring
+def windows_to_features(frame: pd.DataFrame, processor, sequence_length: int) -> tuple[np.ndarray, int]:
+    """Long table with `sequence_id` -> feature-space windows; windows of another length are dropped (counted)."""
+    columns = processor.column_names
+    sizes = frame.groupby(SEQUENCE_ID, sort=True).size()
+    keep = sizes.index[sizes == sequence_length]
+    frame = frame[frame[SEQUENCE_ID].isin(keep)].sort_values(SEQUENCE_ID, kind="stable")
+    values, mask = processor.encode_cells(frame[columns].reset_index(drop=True))
+    shape = (len(keep), sequence_length, len(columns))
+    return processor.to_features(values.reshape(shape), mask.reshape(shape)), int((sizes != sequence_length).sum())
+
+
+def test_window_features(processor, table: pd.DataFrame, count: int, seed: int = 0) -> np.ndarray:
+    batch = processor.encode(table, stride=1)
+    features = processor.to_features(batch["values"], batch["observed_mask"])
+    rng = np.random.default_rng(seed)
+    return features[rng.choice(len(features), min(count, len(features)), replace=False)]
+
+
+def generation_scores(real: np.ndarray, synthetic: np.ndarray, layout: list[dict], repeats: int, steps: int) -> dict:
+    discriminative = discriminative_score(real, synthetic, num_repeats=repeats, num_steps=steps)
+    return {
+        "discriminative_score": discriminative["mean"],
+        "discriminative_score_std": discriminative["std"],
+        "autocorrelation_error": float(autocorrelation_error(real, synthetic, layout=layout)["mean"]),
+        "marginal_distance": float(marginal_distances(real, synthetic, layout)["mean"]),
+        "correlation_distance": float(correlation_distance(real, synthetic, layout)["distance"]),
+    }
+
+
+def column_scales(train: pd.DataFrame, targets: list[str]) -> dict:
+    return {name: float(pd.to_numeric(train[name], errors="coerce").std()) or 1.0 for name in targets}
+
+
+def imputation_score(imputed: pd.DataFrame, test: pd.DataFrame, hidden: pd.DataFrame, scales: dict) -> float:
+    errors = []
+    for name, scale in scales.items():
+        mask = hidden[name].to_numpy()
+        prediction = pd.to_numeric(imputed[name], errors="coerce").to_numpy(float)
+        truth = pd.to_numeric(test[name], errors="coerce").to_numpy(float)
+        errors.append(masked_mae(np.nan_to_num(prediction, nan=np.inf), truth, mask) / scale)
+    return float(np.mean(errors))
+
+
+def forecast_score(forecast: pd.DataFrame, series: pd.DataFrame, task: dict, scales: dict) -> float:
+    """Mean over origins and target columns of MAE / training std, as in `model_quality.evaluate_forecast`."""
+    errors = []
+    horizon = task["horizon"]
+    for origin in task["origins"]:
+        truth = series.iloc[origin : origin + horizon]
+        predicted = forecast[forecast["origin"] == origin].sort_values("step")
+        if len(predicted) != horizon:
+            raise ValueError(f"forecast for origin {origin} has {len(predicted)} steps, expected {horizon}")
+        for name, scale in scales.items():
+            true_values = truth[name].astype(float).to_numpy()
+            if np.isnan(true_values).all():
+                continue
+            errors.append(np.nanmean(np.abs(predicted[name].astype(float).to_numpy() - true_values)) / scale)
+    return float(np.mean(errors))
+
+
+def read_timing(folder: Path) -> dict:
+    path = folder / "timing.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def score_run(run: Path, processor, *, repeats: int = 3, steps: int = 400, reference_rows: bool = True) -> dict:
+    """Scores every method folder under `run/outputs` against the task in `run/task`; returns the report."""
+    task_dir = run / "task"
+    task = json.loads((task_dir / "task.json").read_text())
+    train = pd.read_parquet(task_dir / "train.parquet")
+    test = pd.read_parquet(task_dir / "test.parquet")
+    hidden = pd.read_parquet(task_dir / "hidden_mask.parquet")
+    series = pd.read_parquet(task_dir / "forecast_series.parquet")
+    layout = processor.feature_layout()
+    length = task["sequence_length"]
+    scales = column_scales(train, task["targets"])
+    real = test_window_features(processor, test, task["num_windows"])
+    rows, failures, versions = [], {}, {}
+
+    def add(method: str, task_name: str, metrics: dict, timing: dict, kind: str | None = None) -> None:
+        times = timing.get("tasks", {}).get(kind or task_name, {})
+        rows.append(
+            {
+                "method": method,
+                "task": task_name,
+                **metrics,
+                "train_seconds": times.get("train_seconds"),
+                "sample_seconds": times.get("sample_seconds"),
+                "peak_rss_mb": timing.get("peak_rss_mb"),
+            }
+        )
+
+    for folder in sorted(p for p in (run / "outputs").iterdir() if p.is_dir()):
+        method, timing = folder.name, read_timing(folder)
+        versions[method] = timing.get("versions", {})
+        if timing.get("status") == "failed":
+            failures[method] = timing.get("error", "failed")
+        for error in timing.get("errors", {}).items():
+            failures[f"{method}/{error[0]}"] = error[1]
+        if (folder / "synthetic.parquet").is_file():
+            synthetic, dropped = windows_to_features(pd.read_parquet(folder / "synthetic.parquet"), processor, length)
+            metrics = generation_scores(real, synthetic, layout, repeats, steps)
+            add(method, "generation", {**metrics, "num_windows": len(synthetic), "dropped_windows": dropped}, timing)
+        if (folder / "imputed.parquet").is_file():
+            imputed = pd.read_parquet(folder / "imputed.parquet")
+            add(method, "imputation", {"normalised_mae": imputation_score(imputed, test, hidden, scales)}, timing)
+        for kind in ("forecast", "forecast_known_future_metadata"):
+            if (folder / f"{kind}.parquet").is_file():
+                forecast = pd.read_parquet(folder / f"{kind}.parquet")
+                name = method if kind == "forecast" else f"{method} (known future metadata)"
+                add(name, "forecast", {"normalised_mae": forecast_score(forecast, series, task, scales)}, timing, kind)
+    if reference_rows:
+        # What real data that is not the test part scores (training-period windows), and a row-shuffled test table.
+        reference = test_window_features(processor, train, task["num_windows"], seed=1)
+        add(
+            "reference: real training windows",
+            "generation",
+            generation_scores(real, reference, layout, repeats, steps),
+            {},
+        )
+        shuffled = test.copy()
+        shuffled[processor.column_names] = test[processor.column_names].sample(frac=1.0, random_state=0).to_numpy()
+        shuffled = test_window_features(processor, shuffled, task["num_windows"], seed=2)
+        add(
+            "reference: row-shuffled test", "generation", generation_scores(real, shuffled, layout, repeats, steps), {}
+        )
+    return {
+        "dataset": task["dataset"],
+        "protocol": task["protocol"],
+        "num_real_windows": len(real),
+        "num_hidden_cells": int(hidden.to_numpy().sum()),
+        "num_origins": len(task["origins"]),
+        "targets": task["targets"],
+        "discriminative": {"num_repeats": repeats, "num_steps": steps},
+        "results": rows,
+        "failures": failures,
+        "versions": versions,
+    }
+
+
+def plot_report(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("generation", "discriminative_score", "discriminative score (lower is better)"),
+        ("generation", "marginal_distance", "marginal distance"),
+        ("generation", "autocorrelation_error", "autocorrelation error"),
+        ("imputation", "normalised_mae", "imputation MAE / train std"),
+        ("forecast", "normalised_mae", "24-step forecast MAE / train std"),
+    ]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
+    for axis, (task_name, metric, title) in zip(axes, panels):
+        rows = [r for r in report["results"] if r["task"] == task_name and r.get(metric) is not None]
+        names = [r["method"].replace("reference: ", "ref: ") for r in rows]
+        colours = [
+            "tab:red" if r["method"].startswith(OURS) else "silver" if r["method"].startswith("ref") else "tab:blue"
+            for r in rows
+        ]
+        axis.barh(names, [r[metric] for r in rows], color=colours)
+        axis.set_title(title, fontsize=9)
+        axis.tick_params(labelsize=7)
+        axis.invert_yaxis()
+    figure.suptitle(f"TimeAutoDiff (red) vs peers (blue), {report['dataset']}", fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def command_score(options) -> None:
+    from timeautodiff_hf import TimeAutoDiffPipeline
+
+    run = run_dir(options)
+    if options.rerun_ours or not (run / "outputs" / OURS / "timing.json").is_file():
+        command = [sys.executable, __file__, "ours", "--dataset", options.dataset, "--run-dir", str(run)]
+        command += ["--model", str(model_dir(options)), "--inference-steps", str(options.inference_steps)]
+        subprocess.run(command, check=True)
+    processor = TimeAutoDiffPipeline.from_pretrained(model_dir(options)).processor
+    report = score_run(run, processor, repeats=options.repeats, steps=options.discriminative_steps)
+    output = Path(options.output or ROOT / "results" / f"peers_{options.dataset}.json")
+    peers_timing = run / "outputs" / "run_peers.json"
+    if peers_timing.is_file():
+        report["peer_run"] = json.loads(peers_timing.read_text())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2, default=float))
+    plot_report(report, output.with_suffix(".png"))
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    print(f"{'method':42s} {'task':11s} {'metric':24s} {'value':>8s} {'train s':>8s} {'sample s':>8s} {'RSS MB':>7s}")
+    for row in report["results"]:
+        metrics = [k for k in ("discriminative_score", "marginal_distance", "normalised_mae") if k in row]
+        for metric in metrics:
+            train, sample, rss = (row.get(k) for k in ("train_seconds", "sample_seconds", "peak_rss_mb"))
+            print(
+                f"{row['method']:42s} {row['task']:11s} {metric:24s} {row[metric]:8.3f} "
+                f"{train if train is None else round(train):>8} {sample if sample is None else round(sample, 1):>8} "
+                f"{rss if rss is None else round(rss):>7}"
+            )
+
+
+def run_dir(options) -> Path:
+    return Path(options.run_dir or ROOT / "runs" / "peers" / options.dataset)
+
+
+def model_dir(options) -> Path:
+    return Path(options.model or ROOT / "runs" / options.dataset / "model")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["prepare", "ours", "score"])
+    parser.add_argument("--dataset", default="bike")
+    parser.add_argument(
+        "--run-dir", default=None, help="Task and outputs folder (default benchmarks/runs/peers/NAME)."
+    )
+    parser.add_argument("--model", default=None, help="Our trained pipeline (default benchmarks/runs/NAME/model).")
+    parser.add_argument("--num-windows", type=int, default=1000)
+    parser.add_argument("--num-origins", type=int, default=40)
+    parser.add_argument("--inference-steps", type=int, default=20, help="DPM-Solver++ steps for our model.")
+    parser.add_argument("--repeats", type=int, default=3, help="Discriminative score repeats.")
+    parser.add_argument("--discriminative-steps", type=int, default=400)
+    parser.add_argument("--rerun-ours", action="store_true", help="Regenerate our outputs even if present.")
+    parser.add_argument("--output", default=None, help="Report path (default benchmarks/results/peers_NAME.json).")
+    options = parser.parse_args(argv)
+    {"prepare": command_prepare, "ours": command_ours, "score": command_score}[options.command](options)
+
+
+if __name__ == "__main__":
+    main()

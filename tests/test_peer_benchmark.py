@@ -1,0 +1,108 @@
+"""Smoke test of the peer-benchmark scoring (`benchmarks/compare_peers.py`) on tiny fake peer outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from timeautodiff_hf import TimeAutoDiffProcessor
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def compare_peers():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("compare_peers", BENCHMARKS / "compare_peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_table(num_rows: int = 480, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    hours = np.arange(num_rows)
+    level = 10 + 5 * np.sin(2 * np.pi * hours / 24)
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=num_rows, freq="h"),
+            "load": level + rng.normal(0, 0.5, num_rows),
+            "temp": 3 * np.cos(2 * np.pi * hours / 24) + rng.normal(0, 0.3, num_rows),
+            "mode": np.where(np.sin(2 * np.pi * hours / 24) > 0, "day", "night"),
+        }
+    )
+
+
+def as_windows(frame: pd.DataFrame, length: int, columns: list[str]) -> pd.DataFrame:
+    count = len(frame) // length
+    windows = frame.iloc[: count * length][columns].reset_index(drop=True)
+    windows.insert(0, "sequence_id", np.repeat(np.arange(count), length))
+    return windows
+
+
+def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
+    table = fake_table()
+    schema = {"time_column": "time", "metadata_columns": ["temp"]}
+    processor = TimeAutoDiffProcessor(sequence_length=12, **schema).fit(table)
+    train, test = table.iloc[:240], table.iloc[240:].reset_index(drop=True)
+    task = compare_peers.make_task(
+        train, test, schema, processor, tmp_path / "task", dataset="fake", num_windows=20, num_origins=4, horizon=12
+    )
+    assert task["targets"] == ["load"] and len(task["origins"]) == 4
+    hidden = pd.read_parquet(tmp_path / "task" / "hidden_mask.parquet")
+    assert hidden["load"].sum() > 0
+
+    rng = np.random.default_rng(1)
+    columns = processor.column_names
+    noise = test.copy()
+    noise["load"] = rng.normal(0, 20, len(test))
+    noise["temp"] = rng.normal(0, 20, len(test))
+    noise["mode"] = rng.choice(["day", "night"], len(test))
+    series = pd.read_parquet(tmp_path / "task" / "forecast_series.parquet")
+    outputs = tmp_path / "outputs"
+    for name, source in (("perfect", test), ("noise", noise)):
+        folder = outputs / name
+        folder.mkdir(parents=True)
+        as_windows(source, 12, columns).to_parquet(folder / "synthetic.parquet", index=False)
+        imputed = test.copy()
+        imputed["load"] = np.where(hidden["load"], source["load"], test["load"])
+        imputed.to_parquet(folder / "imputed.parquet", index=False)
+        truth_source = series if name == "perfect" else noise
+        forecast = pd.concat(
+            [
+                pd.DataFrame(
+                    {"origin": origin, "step": np.arange(12), "load": truth_source["load"].iloc[origin : origin + 12]}
+                )
+                for origin in task["origins"]
+            ]
+        )
+        forecast.to_parquet(folder / "forecast.parquet", index=False)
+        (folder / "timing.json").write_text(
+            json.dumps({"tasks": {"generation": {"train_seconds": 1.0, "sample_seconds": 0.5}}, "peak_rss_mb": 10})
+        )
+    (outputs / "broken").mkdir()
+    (outputs / "broken" / "timing.json").write_text(json.dumps({"status": "failed", "error": "ImportError: x"}))
+
+    report = compare_peers.score_run(tmp_path, processor, repeats=1, steps=30, reference_rows=False)
+    assert {"dataset", "protocol", "results", "failures", "versions", "num_hidden_cells", "num_origins"} <= set(report)
+    assert report["failures"] == {"broken": "ImportError: x"}
+    rows = {(row["method"], row["task"]): row for row in report["results"]}
+    assert set(rows) == {(m, t) for m in ("perfect", "noise") for t in ("generation", "imputation", "forecast")}
+    generation = rows["perfect", "generation"]
+    assert {"discriminative_score", "autocorrelation_error", "marginal_distance", "correlation_distance"} <= set(
+        generation
+    )
+    assert generation["train_seconds"] == 1.0 and generation["peak_rss_mb"] == 10
+    for metric in ("marginal_distance", "autocorrelation_error", "correlation_distance"):
+        assert generation[metric] < rows["noise", "generation"][metric]
+    assert rows["perfect", "imputation"]["normalised_mae"] == 0.0 < rows["noise", "imputation"]["normalised_mae"]
+    assert rows["perfect", "forecast"]["normalised_mae"] == 0.0 < rows["noise", "forecast"]["normalised_mae"]
+
+    compare_peers.plot_report(report, tmp_path / "peers.png")
+    assert (tmp_path / "peers.png").stat().st_size > 0
