@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from collections.abc import Iterable
 from statistics import NormalDist
 from typing import Any
 
@@ -273,6 +275,121 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             self.time_info["entity_dtype"] = str(frame[self.entity_column].dtype)
             # Observed entity lengths, for generating sequences as long as the real ones (`sequence_length="data"`).
             self.time_info["entity_lengths"] = sorted(int(count) for count in entities.value_counts().to_numpy())
+        return self
+
+    def fit_chunks(
+        self, chunks: Iterable[pd.DataFrame], sample_rows: int = 200_000, seed: int = 0
+    ) -> TimeAutoDiffProcessor:
+        """
+        Fit on a table too large for memory, read once as a sequence of DataFrame chunks (e.g. a streamed
+        `datasets.IterableDataset`).
+
+        What is exact over the whole stream: category vocabularies, missing rates, value ranges, the time span and
+        the entity lengths. What is estimated: the quantile scalers and inferred column kinds come from a uniform
+        random sample of `sample_rows` rows (seeded); the time frequency, time zone and the schema from the first
+        `sample_rows` contiguous rows (the head), so the head must show the table's regular time step.
+
+        Args:
+            chunks (iterable of `pd.DataFrame`): the table in order, all chunks with the same columns.
+            sample_rows (`int`, *optional*, defaults to 200000): rows kept in memory for the estimates.
+            seed (`int`, *optional*, defaults to 0): seed of the row sample.
+
+        Returns:
+            `TimeAutoDiffProcessor`: `self`, fitted.
+        """
+        check_positive_int(sample_rows, "sample_rows")
+        iterator = iter(chunks)
+        buffered, buffered_rows = [], 0
+        for chunk in iterator:
+            if not isinstance(chunk, pd.DataFrame):
+                raise ValueError(f"`chunks` must yield pandas DataFrames, got {type(chunk).__name__}.")
+            buffered.append(chunk)
+            buffered_rows += len(chunk)
+            if buffered_rows >= sample_rows:
+                break
+        if not buffered_rows:
+            raise ValueError("The table is empty: `fit_chunks` needs at least one row.")
+        head = pd.concat(buffered, ignore_index=True).iloc[:sample_rows]
+        self.fit(head)
+        feature_names = [column["name"] for column in self.columns]
+        declared_categorical = {name for name, kind in self.column_kinds.items() if kind != "continuous"}
+        limits = {name: 1_000_000 if name in declared_categorical else self.max_categories for name in feature_names}
+        rng = np.random.default_rng(seed)
+        sample, sample_keys = None, np.empty(0)
+        distinct: dict = {name: set() for name in feature_names}
+        missing_counts = dict.fromkeys(feature_names, 0)
+        lows, highs = {}, {}
+        entity_counts: dict = {}
+        time_low = time_high = None
+        num_rows = 0
+        for chunk in itertools.chain(buffered, iterator):
+            if list(chunk.columns) != list(head.columns):
+                raise ValueError(
+                    f"Every chunk must have the columns of the first one {list(head.columns)}, got "
+                    f"{list(chunk.columns)} after row {num_rows}."
+                )
+            num_rows += len(chunk)
+            # a uniform sample of rows: keep the rows with the smallest random keys seen so far
+            keys = rng.random(len(chunk))
+            merged_keys = np.concatenate([sample_keys, keys])
+            keep = np.sort(np.argsort(merged_keys, kind="stable")[:sample_rows])
+            merged = chunk if sample is None else pd.concat([sample, chunk], ignore_index=True)
+            sample, sample_keys = merged.iloc[keep].reset_index(drop=True), merged_keys[keep]
+            for name in feature_names:
+                series = self._apply_missing_sentinels(chunk[name], name)
+                missing_counts[name] += int(series.isna().sum())
+                observed = series.dropna()
+                check_no_infinities(observed, name)
+                if pd.api.types.is_numeric_dtype(observed.dtype) and not pd.api.types.is_bool_dtype(observed.dtype):
+                    if len(observed):
+                        values = to_float_array(observed, name)
+                        lows[name] = min(lows.get(name, np.inf), float(values.min()))
+                        highs[name] = max(highs.get(name, -np.inf), float(values.max()))
+                if distinct.get(name) is not None:
+                    distinct[name].update(observed.unique().tolist())
+                    if len(distinct[name]) > limits[name]:
+                        distinct[name] = None  # too many values for a vocabulary: only continuous is possible
+            timestamps, entities = self._parse_time_and_entities(chunk, fitting=False)
+            if timestamps is not None:
+                low, high = timestamps.min(), timestamps.max()
+                time_low = low if time_low is None else min(time_low, low)
+                time_high = high if time_high is None else max(time_high, high)
+            if entities is not None:
+                for entity, count in entities.value_counts().items():
+                    entity_counts[entity] = entity_counts.get(entity, 0) + int(count)
+        columns = []
+        for column in self.columns:
+            name = column["name"]
+            series = self._apply_missing_sentinels(sample[name], name)
+            if series.notna().any():
+                column = self._fit_column(name, series, head[name].dtype)
+            column["missing_rate"] = missing_counts[name] / num_rows
+            if column["kind"] == "continuous":
+                column["min"], column["max"] = lows.get(name, column["min"]), highs.get(name, column["max"])
+            else:
+                if distinct[name] is None:
+                    raise ValueError(
+                        f"Column {name!r} has more than {limits[name]} distinct values in the stream; it cannot be "
+                        f"{column['kind']}. Declare it 'continuous' in `column_kinds`, drop it, or raise "
+                        "`max_categories`."
+                    )
+                categories = sorted_categories(pd.Series(list(distinct[name]), dtype=object), name)
+                if column["kind"] == "binary" and len(categories) > 2:
+                    if self.column_kinds.get(name) == "binary":
+                        raise ValueError(
+                            f"Column {name!r} is declared binary but has {len(categories)} distinct values in the "
+                            "stream; declare it 'categorical' instead."
+                        )
+                    column["kind"] = "categorical"
+                column["categories"] = categories
+            columns.append(column)
+        self.columns = columns
+        if time_low is not None and self.time_info["kind"] == "datetime":
+            self.time_info["start"], self.time_info["end"] = time_low.isoformat(), time_high.isoformat()
+        elif time_low is not None:
+            self.time_info["start"], self.time_info["end"] = float(time_low), float(time_high)
+        if entity_counts:
+            self.time_info["entity_lengths"] = sorted(entity_counts.values())
         return self
 
     def _fit_column(self, name: Any, series: pd.Series, original_dtype: Any) -> dict:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -28,6 +29,7 @@ from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
 from .pipeline_timeautodiff import TimeAutoDiffPipeline
 from .processing_timeautodiff import TimeAutoDiffProcessor
+from .streaming import StreamingWindows, table_chunks
 
 logger = get_logger(__name__)
 
@@ -88,6 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.1,
         help="Share of each entity's final period held out for validation loss (0 disables).",
+    )
+    add(
+        "--streaming",
+        action="store_true",
+        help="Read the table as a stream (datasets IterableDataset) in chunks, for tables larger than memory: the "
+        "processor is fitted on a row sample plus exact vocabularies/ranges, windows are cut chunk by chunk and mixed "
+        "in a shuffle buffer. Rows must be sorted by entity, then time. No validation loss or early stopping.",
+    )
+    add(
+        "--streaming_chunk_rows",
+        "--streaming-chunk-rows",
+        type=int,
+        default=50_000,
+        help="Rows read at a time with --streaming.",
+    )
+    add(
+        "--streaming_fit_rows",
+        "--streaming-fit-rows",
+        type=int,
+        default=200_000,
+        help="With --streaming: rows sampled to fit the scalers, and head rows used to infer the time step.",
+    )
+    add(
+        "--shuffle_buffer",
+        "--shuffle-buffer",
+        type=int,
+        default=20_000,
+        help="With --streaming: windows mixed before batching (bounds memory).",
     )
     # model
     add(
@@ -252,6 +282,13 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'your-name/traffic-timeautodiff').")
     if not 0 <= args.ema_decay < 1:
         raise ValueError(f"--ema_decay must be in [0, 1), got {args.ema_decay!r}.")
+    for name in ("streaming_chunk_rows", "streaming_fit_rows", "shuffle_buffer"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)!r}.")
+    if args.streaming and args.early_stopping_patience:
+        raise ValueError(
+            "--early_stopping_patience needs a validation loss, which --streaming does not compute; drop one of them."
+        )
 
 
 def parse_mapping(text: str | None, argument: str) -> dict[str, str]:
@@ -281,6 +318,20 @@ def parse_sentinel(value: str) -> float | str:
 # ---------------------------------------------------------------------- data
 def load_training_table(args: argparse.Namespace):
     """Read the table through `datasets` (local files, a folder, or a Hub dataset) and return a DataFrame."""
+    frame = open_dataset(args).to_pandas()
+    return drop_columns(frame, args)
+
+
+def drop_columns(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    drop = parse_list(args.drop_columns)
+    absent = [name for name in drop if name not in frame.columns]
+    if absent:
+        raise ValueError(f"--drop_columns names columns {absent} that are not in the table.")
+    return frame.drop(columns=drop)
+
+
+def open_dataset(args: argparse.Namespace, streaming: bool = False):
+    """The training table as a `datasets.Dataset` (or `IterableDataset` with `streaming=True`)."""
     import datasets
 
     read_kwargs = {}
@@ -306,15 +357,23 @@ def load_training_table(args: argparse.Namespace):
             read_kwargs = {}
         if "tsv" in suffixes:
             read_kwargs["sep"] = "\t"
-        dataset = datasets.load_dataset(builder, data_files=files, split="train", **read_kwargs)
-    else:
-        dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.split, **read_kwargs)
-    frame = dataset.to_pandas()
+        return datasets.load_dataset(builder, data_files=files, split="train", streaming=streaming, **read_kwargs)
+    return datasets.load_dataset(
+        args.dataset_name, args.dataset_config_name, split=args.split, streaming=streaming, **read_kwargs
+    )
+
+
+def open_streamed_table(args: argparse.Namespace) -> tuple[TimeAutoDiffProcessor, StreamingWindows]:
+    """Fit the processor in one pass over the streamed table and return it with a re-iterable window source."""
+    dataset = open_dataset(args, streaming=True)
     drop = parse_list(args.drop_columns)
-    absent = [name for name in drop if name not in frame.columns]
-    if absent:
-        raise ValueError(f"--drop_columns names columns {absent} that are not in the table.")
-    return frame.drop(columns=drop)
+
+    def open_chunks():
+        for chunk in table_chunks(dataset, args.streaming_chunk_rows):
+            yield drop_columns(chunk, args) if drop else chunk
+
+    processor = build_processor(args).fit_chunks(open_chunks(), sample_rows=args.streaming_fit_rows, seed=args.seed)
+    return processor, StreamingWindows(processor, open_chunks)
 
 
 def build_processor(args: argparse.Namespace) -> TimeAutoDiffProcessor:
@@ -389,9 +448,26 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
     """Restore an accelerate state (only resume checkpoints you wrote: accelerate stores RNG and custom states as
     pickles); a corrupt checkpoint gives an error naming it."""
     try:
-        accelerator.load_state(str(path))
+        check_checkpoint_weights(accelerator, path)
+        # Not strict: accelerate leaves zero-element tensors (e.g. the binary head of a table without binary
+        # columns) out of its files; every other weight was checked to be present above.
+        accelerator.load_state(str(path), strict=False)
     except Exception as error:
         raise ValueError(f"Checkpoint {str(path)!r} is corrupt or incomplete: {error}") from error
+
+
+def check_checkpoint_weights(accelerator: Accelerator, path: Path) -> None:
+    """Every non-empty weight of every registered model must be in the checkpoint's safetensors files."""
+    from safetensors import safe_open
+
+    for index, model in enumerate(accelerator._models):
+        file = path / ("model.safetensors" if index == 0 else f"model_{index}.safetensors")
+        with safe_open(str(file), framework="pt") as handle:
+            stored = set(handle.keys())
+        state = accelerator.unwrap_model(model).state_dict()
+        missing = sorted(name for name, value in state.items() if value.numel() and name not in stored)
+        if missing:
+            raise ValueError(f"{file.name} lacks weights {missing[:5]}")
 
 
 def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra: dict) -> None:
@@ -468,31 +544,23 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
         )
 
     # 1. data and processor
-    table = load_training_table(args)
-    processor = build_processor(args).fit(table)
-    if args.validation_fraction > 0:
-        train_table, validation_table = processor.split(table, args.validation_fraction, by="time")
+    if args.streaming:
+        processor, train_dataset = open_streamed_table(args)
+        validation_dataset = None
+        num_rows = sum(processor.time_info.get("entity_lengths") or []) or "streamed"
+        if args.validation_fraction > 0:
+            logger.warning("--streaming computes no validation loss; --validation_fraction is not used.")
     else:
-        train_table, validation_table = table, None
-    processor = build_processor(args).fit(train_table)
-    train_windows = processor.encode(train_table)
-    validation_windows = None
-    if validation_table is not None and len(validation_table):
-        try:
-            validation_windows = processor.encode(validation_table, stride=max(1, args.sequence_length // 2))
-        except ValueError as error:
-            logger.warning(f"No validation windows ({error}); validation loss is disabled.")
-    train_dataset = window_tensors(train_windows)
-    validation_dataset = window_tensors(validation_windows) if validation_windows is not None else None
+        processor, train_dataset, validation_dataset, num_rows = prepare_in_memory_windows(args)
     num_columns = processor.num_columns
     latent_dim = args.latent_dim or min(num_columns, 8)
     total_steps = max(1, args.vae_steps + args.denoiser_steps)
     budget_seconds = None if args.max_train_minutes is None else args.max_train_minutes * 60.0
     logger.info("***** TimeAutoDiff training *****")
-    logger.info(f"  Rows = {len(table)}, columns = {num_columns} ({', '.join(processor.column_kinds_fitted)})")
+    logger.info(f"  Rows = {num_rows}, columns = {num_columns} ({', '.join(processor.column_kinds_fitted)})")
     logger.info(
-        f"  Training windows = {len(train_dataset)} of {args.sequence_length} steps; validation windows = "
-        f"{0 if validation_dataset is None else len(validation_dataset)}"
+        f"  Training windows = {'streamed' if args.streaming else len(train_dataset)} of {args.sequence_length} "
+        f"steps; validation windows = {0 if validation_dataset is None else len(validation_dataset)}"
     )
     logger.info(
         f"  Processes = {accelerator.num_processes}, batch per process = {args.batch_size}, total batch = "
@@ -530,11 +598,16 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     vae.eval().requires_grad_(False)
 
     # 3. latents of every training window, and the scaling factor that gives them unit variance
-    latents = encode_latents(accelerator, vae, train_dataset)
-    standard_deviation = float(latents.std())
-    vae.register_to_config(scaling_factor=1.0 / max(standard_deviation, 1e-6))
+    if args.streaming:
+        standard_deviation = float(encode_latents_streamed(accelerator, vae, train_dataset, args).std())
+        vae.register_to_config(scaling_factor=1.0 / max(standard_deviation, 1e-6))
+        latent_dataset = EncodedStream(train_dataset, vae)
+    else:
+        latents = encode_latents(accelerator, vae, train_dataset)
+        standard_deviation = float(latents.std())
+        vae.register_to_config(scaling_factor=1.0 / max(standard_deviation, 1e-6))
+        latent_dataset = TensorDataset(latents * vae.config.scaling_factor, *train_dataset.tensors)
     logger.info(f"  Latent std = {standard_deviation:.4f}; scaling_factor = {vae.config.scaling_factor:.4f}")
-    latent_dataset = TensorDataset(latents * vae.config.scaling_factor, *train_dataset.tensors)
     validation_latent_dataset = None
     if validation_dataset is not None:
         validation_latents = encode_latents(accelerator, vae, validation_dataset)
@@ -582,7 +655,8 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_training_args(args, output_dir, time.monotonic() - started, len(train_dataset))
+        num_windows = train_dataset.windows_per_pass if args.streaming else len(train_dataset)
+        write_training_args(args, output_dir, time.monotonic() - started, num_windows)
         save_with_card(pipeline, output_dir)
         if args.push_to_hub:
             push_folder_to_hub(
@@ -591,6 +665,72 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     accelerator.end_training()
     logger.info(f"Saved the pipeline to {output_dir} in {time.monotonic() - started:.1f} s")
     return pipeline
+
+
+def prepare_in_memory_windows(args: argparse.Namespace):
+    """Read the whole table, fit the processor on its training period and cut training/validation windows."""
+    table = load_training_table(args)
+    processor = build_processor(args).fit(table)
+    if args.validation_fraction > 0:
+        train_table, validation_table = processor.split(table, args.validation_fraction, by="time")
+    else:
+        train_table, validation_table = table, None
+    processor = build_processor(args).fit(train_table)
+    train_windows = processor.encode(train_table)
+    validation_windows = None
+    if validation_table is not None and len(validation_table):
+        try:
+            validation_windows = processor.encode(validation_table, stride=max(1, args.sequence_length // 2))
+        except ValueError as error:
+            logger.warning(f"No validation windows ({error}); validation loss is disabled.")
+    train_dataset = window_tensors(train_windows)
+    validation_dataset = window_tensors(validation_windows) if validation_windows is not None else None
+    return processor, train_dataset, validation_dataset, len(table)
+
+
+class EncodedStream:
+    """Streamed windows whose latents are computed on the fly by the frozen VAE (they are never all stored)."""
+
+    def __init__(self, windows: StreamingWindows, vae: TimeAutoDiffVAE):
+        self.windows = windows
+        self.vae = vae
+
+
+WINDOW_KEYS = ("values", "observed_mask", "time_features", "step_mask")
+
+
+def streamed_batches(source, args, accelerator: Accelerator, start_step: int):
+    """
+    This process's share of the streamed global batches, from batch `start_step` on (a resumed run re-reads the
+    stream up to where it stopped, so it sees exactly the batches an uninterrupted run would).
+    """
+    windows = source.windows if isinstance(source, EncodedStream) else source
+    global_size = args.batch_size * accelerator.num_processes
+    for index, batch in enumerate(windows.global_batches(global_size, args.shuffle_buffer, args.seed)):
+        if index < start_step:
+            continue
+        tensors = [local_part(torch.from_numpy(batch[key]), accelerator).to(accelerator.device) for key in WINDOW_KEYS]
+        if isinstance(source, EncodedStream):
+            with torch.no_grad():
+                latents = source.vae.encode(tensors[0], tensors[1]).latent_mean
+            tensors.insert(0, latents * source.vae.config.scaling_factor)
+        yield tuple(tensors)
+
+
+@torch.no_grad()
+def encode_latents_streamed(accelerator, vae, windows: StreamingWindows, args, max_windows: int = 20_000):
+    """Latent means of the first `max_windows` shuffled windows (enough to fit the latent scaling factor)."""
+    model = accelerator.unwrap_model(vae)
+    model.eval()
+    chunks, count = [], 0
+    for batch in windows.global_batches(1024, args.shuffle_buffer, args.seed):
+        values = torch.from_numpy(batch["values"]).to(accelerator.device)
+        observed_mask = torch.from_numpy(batch["observed_mask"]).to(accelerator.device)
+        chunks.append(model.encode(values, observed_mask).latent_mean.float().cpu())
+        count += len(values)
+        if count >= min(max_windows, windows.windows_per_pass or max_windows):
+            break
+    return torch.cat(chunks)
 
 
 def infinite_batches(loader: DataLoader, start_step: int, accelerator: Accelerator):
@@ -619,8 +759,11 @@ def make_loader(dataset: TensorDataset, args, accelerator: Accelerator) -> DataL
 
 def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_seconds, resume_path, skip):
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    loader = make_loader(dataset, args, accelerator)
-    vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
+    if args.streaming:
+        vae, optimizer = accelerator.prepare(vae, optimizer)
+    else:
+        loader = make_loader(dataset, args, accelerator)
+        vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
     # Registered in every run (also when skipped) so that checkpoints hold the same objects in the same order.
     noise_generator = torch.Generator().manual_seed(args.seed + 1000)
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
@@ -628,8 +771,12 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
         # A denoiser checkpoint holds the finished VAE as its first model; the full state is loaded later.
         from safetensors.torch import load_file
 
+        model = accelerator.unwrap_model(vae)
         try:
-            accelerator.unwrap_model(vae).load_state_dict(load_file(str(resume_path / "model.safetensors")))
+            state = load_file(str(resume_path / "model.safetensors"))
+            # accelerate leaves out zero-element tensors (e.g. the binary head of a table without binary columns)
+            state.update({name: value for name, value in model.state_dict().items() if value.numel() == 0})
+            model.load_state_dict(state)
         except Exception as error:
             raise ValueError(f"Checkpoint {str(resume_path)!r} is corrupt or incomplete: {error}") from error
         return vae
@@ -646,9 +793,12 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
     latent_dim = accelerator.unwrap_model(vae).config.latent_dim
     vae.train()
     step = start_step
-    for step, (values, observed_mask, _, step_mask) in zip(
-        range(start_step + 1, args.vae_steps + 1), infinite_batches(loader, start_step, accelerator)
-    ):
+    batches = (
+        streamed_batches(dataset, args, accelerator, start_step)
+        if args.streaming
+        else infinite_batches(loader, start_step, accelerator)
+    )
+    for step, (values, observed_mask, _, step_mask) in zip(range(start_step + 1, args.vae_steps + 1), batches):
         with accelerator.accumulate(vae):
             global_noise = torch.randn(
                 (values.shape[0] * accelerator.num_processes, values.shape[1], latent_dim),
@@ -767,10 +917,13 @@ def train_denoiser(
     accelerator, args, denoiser, scheduler, processor, dataset, validation_dataset, budget_seconds, resume_path
 ):
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    loader = make_loader(dataset, args, accelerator)
     # The schedule counts optimiser steps, so it is not handed to `prepare` (which would step it once per process).
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.denoiser_steps))
-    denoiser, optimizer, loader = accelerator.prepare(denoiser, optimizer, loader)
+    if args.streaming:
+        denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
+    else:
+        loader = make_loader(dataset, args, accelerator)
+        denoiser, optimizer, loader = accelerator.prepare(denoiser, optimizer, loader)
     accelerator.register_for_checkpointing(lr_scheduler)
     ema = None
     if args.ema_decay > 0:
@@ -791,8 +944,13 @@ def train_denoiser(
     )
     stopper = EarlyStopping(args.early_stopping_patience)
     denoiser.train()
+    batches = (
+        streamed_batches(dataset, args, accelerator, start_step)
+        if args.streaming
+        else infinite_batches(loader, start_step, accelerator)
+    )
     for step, (latents, values, observed_mask, time_features, _) in zip(
-        range(start_step + 1, args.denoiser_steps + 1), infinite_batches(loader, start_step, accelerator)
+        range(start_step + 1, args.denoiser_steps + 1), batches
     ):
         with accelerator.accumulate(denoiser):
             loss = denoiser_loss(
