@@ -435,8 +435,8 @@ def print_table(report: dict) -> None:
             train, sample, rss = (row.get(k) for k in ("train_seconds", "sample_seconds", "peak_rss_mb"))
             print(
                 f"{row['method']:42s} {row['task']:11s} {metric:24s} {row[metric]:8.3f} "
-                f"{train if train is None else round(train):>8} {sample if sample is None else round(sample, 1):>8} "
-                f"{rss if rss is None else round(rss):>7}"
+                f"{'-' if train is None else round(train):>8} {'-' if sample is None else round(sample, 1):>8} "
+                f"{'-' if rss is None else round(rss):>7}"
             )
 
 
