@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import errno
 import importlib
 import json
 import re
@@ -855,3 +856,53 @@ def test_when_a_cli_command_hits_an_os_or_numeric_error_then_it_exits_2_with_the
         argv = ["train", *tiny_training_args(table_path, tmp_path / "out"), "--learning_rate", "1e9"]
     code, err = run_cli(argv, capsys)
     assert code == 2 and "error:" in err
+
+
+# ---------------------------------------------------------------------- full disk
+def no_space_on(call_number: int, original):
+    """A `save_state` stand-in that writes part of a checkpoint and then fails as a full disk does."""
+    calls = {"count": 0}
+
+    def save_state(self, output_dir=None, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == call_number:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / "model.safetensors").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, output_dir, **kwargs)
+
+    return save_state
+
+
+def test_full_disk_during_a_checkpoint_keeps_the_previous_one_and_resume_finishes(tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    table_path = tmp_path / "tiny.csv"
+    make_tiny_table().to_csv(table_path, index=False)
+    output_dir = tmp_path / "run"
+    flags = tiny_training_args(table_path, output_dir, "--checkpointing_steps", "10")
+    monkeypatch.setattr(Accelerator, "save_state", no_space_on(2, Accelerator.save_state))
+    with pytest.raises(OSError, match=r"checkpoint-vae-20.*No space left.*'checkpoint-vae-10' is intact.*latest"):
+        main(parse_args(flags))
+    assert [path.name for path in list_checkpoints(output_dir)] == ["checkpoint-vae-10"]
+    assert not list(output_dir.glob(".tmp-*")), "the half-written checkpoint must be removed"
+    monkeypatch.undo()
+    main(parse_args([*flags, "--resume_from_checkpoint", "latest"]))
+    pipe = TimeAutoDiffPipeline.from_pretrained(output_dir)
+    pipe.set_progress_bar_config(disable=True)
+    assert len(pipe(num_sequences=2, num_inference_steps=2).frames) == 2 * pipe.processor.sequence_length
+
+
+def test_full_disk_when_saving_the_model_gives_a_clear_error(tmp_path, monkeypatch, capsys):
+    import timeautodiff_hf.trainer as trainer
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    table_path = tmp_path / "tiny.csv"
+    make_tiny_table().to_csv(table_path, index=False)
+    monkeypatch.setattr(trainer, "save_with_card", no_space)
+    flags = tiny_training_args(table_path, tmp_path / "run", "--vae_steps", "2", "--denoiser_steps", "2")
+    assert cli_main(["train", *flags]) == 2
+    message = capsys.readouterr().err
+    assert "Could not save the trained model" in message and "No space left on device" in message

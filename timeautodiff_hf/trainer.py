@@ -477,9 +477,21 @@ def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary))
+    try:
+        accelerator.save_state(str(temporary))
+        if accelerator.is_main_process:
+            (temporary / COMPLETE_MARKER).write_text(json.dumps({"stage": stage, "step": step, **extra}))
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        previous = (list_checkpoints(args.output_dir) or [None])[-1]
+        kept = f"the previous checkpoint {previous.name!r} is intact" if previous else "no earlier checkpoint exists"
+        raise OSError(
+            error.errno,
+            f"Could not write checkpoint {final.name!r} in {str(final.parent)!r} ({error.strerror or error}); "
+            f"{kept}. Free disk space or choose another --output_dir, then rerun with "
+            "--resume_from_checkpoint latest.",
+        ) from error
     if accelerator.is_main_process:
-        (temporary / COMPLETE_MARKER).write_text(json.dumps({"stage": stage, "step": step, **extra}))
         if final.exists():
             shutil.rmtree(final)
         os.replace(temporary, final)
@@ -657,7 +669,16 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     if accelerator.is_main_process:
         num_windows = train_dataset.windows_per_pass if args.streaming else len(train_dataset)
         write_training_args(args, output_dir, time.monotonic() - started, num_windows)
-        save_with_card(pipeline, output_dir)
+        try:
+            save_with_card(pipeline, output_dir)
+        except OSError as error:
+            previous = (list_checkpoints(output_dir) or [None])[-1]
+            kept = f"; the last checkpoint {previous.name!r} is intact" if previous else ""
+            raise OSError(
+                error.errno,
+                f"Could not save the trained model to {str(output_dir)!r} ({error.strerror or error}){kept}. Free "
+                "disk space or choose another --output_dir (with --resume_from_checkpoint to continue).",
+            ) from error
         if args.push_to_hub:
             push_folder_to_hub(
                 output_dir, args.hub_model_id, private=args.hub_private, commit_message="Upload TimeAutoDiff model"
