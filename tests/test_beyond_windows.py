@@ -93,6 +93,34 @@ def test_constraints_remove_every_violation_and_keep_the_scenario(pipe):
     assert (what_if["weather"] == "rain").all()
 
 
+def test_imputation_constraints_change_only_filled_cells(pipe):
+    rules = {"load": {"min": 45, "max": 55}}
+    table = make_tiny_table(num_entities=2, num_steps=30, seed=4)
+    table["region"] = np.where(table["station"] == "s0", "north", "south")
+    holes = table.copy()
+    hidden = np.random.default_rng(1).random(len(table)) < 0.3
+    holes["load"] = holes["load"].astype("Int64").mask(hidden)
+    filled = pipe.impute(holes, constraints=rules, num_samples=2, num_inference_steps=2, generator=seeded())
+    for _, draw in filled.groupby("sample"):
+        generated = draw["load"].to_numpy(dtype=float)[hidden]
+        assert ((generated >= 45) & (generated <= 55)).all()
+        observed = draw["load"].to_numpy(dtype=float)[~hidden]
+        np.testing.assert_array_equal(observed, table["load"].to_numpy(dtype=float)[~hidden])
+    assert (table.loc[~hidden, "load"] < 45).any(), "observed cells outside the bounds must stay as given"
+
+
+def test_forecast_constraints_hold_on_every_path_and_keep_known_metadata(pipe):
+    rules = {"load": {"min": 45, "max": 55, "integer": True}, "temperature": {"monotone": "increasing"}}
+    history = make_tiny_table(num_entities=2, num_steps=16, seed=6)
+    history["region"] = np.where(history["station"] == "s0", "north", "south")
+    forecast = pipe.forecast(history, horizon=6, constraints=rules, num_samples=2, generator=seeded())
+    rates = constraint_violations(
+        forecast.assign(path=forecast["sample"].astype(str) + forecast["station"]), rules, "path"
+    )
+    assert all(rate == 0.0 for rate in rates.values())
+    assert len(forecast) == 2 * 2 * 6
+
+
 def test_sum_of_makes_a_total_equal_its_parts():
     frame = pd.DataFrame({"sequence_id": [0, 0], "a": [1.0, 2.0], "b": [3.0, 4.0], "total": [0.0, 100.0]})
     fixed = apply_constraints(frame, {"total": {"sum_of": ["a", "b"]}}, "sequence_id")
