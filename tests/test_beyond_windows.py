@@ -128,6 +128,14 @@ def test_sum_of_makes_a_total_equal_its_parts():
     assert constraint_violations(fixed, {"total": {"sum_of": ["a", "b"]}}, "sequence_id")["total.sum_of"] == 0.0
 
 
+def test_a_total_listed_before_its_parts_still_equals_their_constrained_sum():
+    frame = pd.DataFrame({"a": [1.6, -0.5], "b": [2.6, 3.0], "total": [0.0, 0.0]})
+    rules = {"total": {"sum_of": ["a", "b"]}, "a": {"min": 0, "integer": True}, "b": {"integer": True}}
+    fixed = apply_constraints(frame, rules, None)
+    assert all(rate == 0.0 for rate in constraint_violations(fixed, rules, None).values())
+    assert fixed["total"].tolist() == [5.0, 3.0]
+
+
 @pytest.mark.parametrize(
     "constraints, message",
     [

@@ -59,6 +59,19 @@ def uninterrupted_run(table_path, tmp_path_factory) -> Path:
     return output_dir
 
 
+def test_held_out_validation_period_still_counts_in_entity_lengths_and_vocabularies(uninterrupted_run, table_path):
+    import pandas as pd
+
+    from timeautodiff_hf import TimeAutoDiffProcessor
+
+    table = pd.read_csv(table_path)
+    processor = TimeAutoDiffProcessor.from_pretrained(uninterrupted_run / "processor")
+    assert processor.time_info["entity_lengths"] == sorted(table.groupby("station").size().tolist())
+    assert processor.time_info["end"].startswith(str(pd.to_datetime(table["time"]).max().date()))
+    columns = {column["name"]: column for column in processor.columns}
+    assert columns["mode"]["categories"] == sorted(table["mode"].unique())
+
+
 def test_checkpoints_rotate_and_training_args_record_versions(uninterrupted_run):
     checkpoints = list_checkpoints(uninterrupted_run)
     assert [path.name for path in checkpoints] == ["checkpoint-denoiser-20", "checkpoint-denoiser-30"]

@@ -50,7 +50,9 @@ def apply_constraints(frame: pd.DataFrame, constraints: dict, group_column: str 
     Missing cells stay missing. Columns keep their dtypes.
     """
     frame = frame.copy()
-    for column, rules in constraints.items():
+    # totals last, so that they add up the parts after the parts' own rules have been applied
+    ordered = sorted(constraints.items(), key=lambda item: "sum_of" in item[1])
+    for column, rules in ordered:
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         if "sum_of" in rules:
             values = frame[list(rules["sum_of"])].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)

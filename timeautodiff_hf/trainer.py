@@ -696,7 +696,17 @@ def prepare_in_memory_windows(args: argparse.Namespace):
         train_table, validation_table = processor.split(table, args.validation_fraction, by="time")
     else:
         train_table, validation_table = table, None
+    full_processor = processor
     processor = build_processor(args).fit(train_table)
+    if validation_table is not None:
+        # Scalers see only the training period, but what describes the whole table comes from all of it: the
+        # entity lengths (for `sequence_length="data"`), the time span, and categories seen only in the held-out end.
+        for key in ("entity_lengths", "start", "end"):
+            if key in full_processor.time_info:
+                processor.time_info[key] = full_processor.time_info[key]
+        for column, full_column in zip(processor.columns, full_processor.columns):
+            if column["kind"] == full_column["kind"] and "categories" in full_column:
+                column["categories"] = full_column["categories"]
     train_windows = processor.encode(train_table)
     validation_windows = None
     if validation_table is not None and len(validation_table):
