@@ -32,6 +32,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from model_quality import continuous_targets, forecast_origins, hidden_cells  # noqa: E402
+
 from timeautodiff_hf.metrics import (  # noqa: E402
     autocorrelation_error,
     correlation_distance,
@@ -40,43 +42,14 @@ from timeautodiff_hf.metrics import (  # noqa: E402
     masked_mae,
 )
 
-SEASONAL_PERIOD = {"h": 24, "D": 7, "B": 5, "MS": 12, "ME": 12}
 OURS = "timeautodiff"
 SEQUENCE_ID = "sequence_id"
 
 
 # ---------------------------------------------------------------------------------------------------- task files
-def continuous_targets(processor) -> list[str]:
-    return [c["name"] for c in processor.columns if c["kind"] == "continuous" and c["role"] == "feature"]
-
-
-def hidden_cell_mask(test: pd.DataFrame, processor, seed: int = 1, fraction: float = 0.1) -> pd.DataFrame:
-    """10 % of the observed continuous target cells, drawn exactly as `model_quality.evaluate_imputation` does."""
-    rng = np.random.default_rng(seed)
-    hidden = {}
-    for name in continuous_targets(processor):
-        observed = test[name].notna().to_numpy()
-        sentinels = processor.missing_values.get(name)
-        if sentinels:
-            observed &= ~test[name].isin(sentinels).to_numpy()
-        hidden[name] = observed & (rng.random(len(test)) < fraction)
-    return pd.DataFrame(hidden)
-
-
-def forecast_origins(series: pd.DataFrame, processor, schema: dict, num_origins: int, horizon: int, context: int):
-    """Origins of `model_quality.evaluate_forecast`: history and future on the regular time grid, evenly spread."""
-    period = SEASONAL_PERIOD.get(str(processor.frequency), horizon)
-    lookback = max(context, period)
-    candidates = np.arange(lookback, len(series) - horizon + 1)
-    if schema.get("time_column"):
-        step_ok = processor._is_next_step(series[schema["time_column"]].reset_index(drop=True)).astype(int)
-        ok_before = np.concatenate([[0], np.cumsum(step_ok)])
-        needed = lookback + horizon - 1
-        candidates = np.array(
-            [o for o in candidates if ok_before[o + horizon - 1] - ok_before[o - lookback] == needed]
-        )
-    picks = np.linspace(0, len(candidates) - 1, min(num_origins, len(candidates))).astype(int)
-    return [int(o) for o in candidates[picks]], period
+def hidden_cell_mask(test: pd.DataFrame, processor) -> pd.DataFrame:
+    """The cells `model_quality.evaluate_imputation` hides, as a boolean frame (one column per target)."""
+    return pd.DataFrame(hidden_cells(test, processor))
 
 
 def make_task(

@@ -138,20 +138,44 @@ def evaluate_generation(pipe, real_test: pd.DataFrame, train_table: pd.DataFrame
     }
 
 
+def hidden_cells(test: pd.DataFrame, processor, seed: int = 1, fraction: float = 0.1) -> dict[str, np.ndarray]:
+    """The imputation test's hidden cells: `fraction` of the observed continuous target cells, per column."""
+    rng = np.random.default_rng(seed)
+    hidden = {}
+    for name in continuous_targets(processor):
+        observed = test[name].notna().to_numpy()
+        sentinels = processor.missing_values.get(name)
+        if sentinels:
+            observed &= ~test[name].isin(sentinels).to_numpy()
+        hidden[name] = observed & (rng.random(len(test)) < fraction)
+    return hidden
+
+
+def forecast_origins(series: pd.DataFrame, processor, schema: dict, num_origins: int, horizon: int, context: int):
+    """Forecast origins evenly spread over `series`, keeping only those whose history and future lie on the regular
+    time grid (no absent steps). Returns `(origins, seasonal_period)`."""
+    period = SEASONAL_PERIOD.get(str(processor.frequency), horizon)
+    lookback = max(context, period)
+    candidates = np.arange(lookback, len(series) - horizon + 1)
+    if schema.get("time_column"):
+        step_ok = processor._is_next_step(series[schema["time_column"]].reset_index(drop=True)).astype(int)
+        ok_before = np.concatenate([[0], np.cumsum(step_ok)])
+        needed = lookback + horizon - 1
+        candidates = np.array(
+            [o for o in candidates if ok_before[o + horizon - 1] - ok_before[o - lookback] == needed]
+        )
+    picks = np.linspace(0, len(candidates) - 1, min(num_origins, len(candidates))).astype(int)
+    return [int(origin) for origin in candidates[picks]], period
+
+
 def evaluate_imputation(
     pipe, test: pd.DataFrame, train_table: pd.DataFrame, schema: dict, steps: int, num_samples: int = 10
 ):
     processor = pipe.processor
     targets = continuous_targets(processor)
-    rng = np.random.default_rng(1)
+    hidden = hidden_cells(test, processor)
     holes = test.copy()
-    hidden = {}
     for name in targets:
-        observed = holes[name].notna().to_numpy()
-        sentinels = processor.missing_values.get(name)
-        if sentinels:
-            observed &= ~holes[name].isin(sentinels).to_numpy()
-        hidden[name] = observed & (rng.random(len(holes)) < 0.1)
         holes[name] = holes[name].astype(float).mask(hidden[name])
     started = time.perf_counter()
     filled = pipe.impute(
@@ -210,21 +234,10 @@ def evaluate_forecast(
 ):
     processor = pipe.processor
     targets = continuous_targets(processor)
-    period = SEASONAL_PERIOD.get(str(processor.frequency), horizon)
     series = test if not schema.get("entity_column") else next(iter(test.groupby(schema["entity_column"])))[1]
     series = series.sort_values(schema["time_column"]) if schema.get("time_column") else series
     series = series.reset_index(drop=True)
-    lookback = max(context, period)
-    candidates = np.arange(lookback, len(series) - horizon + 1)
-    if schema.get("time_column"):
-        # Only origins whose history and future lie on the regular time grid (no absent steps) are scored.
-        step_ok = processor._is_next_step(series[schema["time_column"]].reset_index(drop=True)).astype(int)
-        ok_before = np.concatenate([[0], np.cumsum(step_ok)])
-        needed = lookback + horizon - 1
-        candidates = np.array(
-            [o for o in candidates if ok_before[o + horizon - 1] - ok_before[o - lookback] == needed]
-        )
-    origins = candidates[np.linspace(0, len(candidates) - 1, min(num_origins, len(candidates))).astype(int)]
+    origins, period = forecast_origins(series, processor, schema, num_origins, horizon, context)
     errors = {"model": [], "seasonal_naive": [], "last_value": []}
     with_metadata = []
     started = time.perf_counter()

@@ -11,6 +11,11 @@ from timeautodiff_hf.streaming import StreamingWindows
 from timeautodiff_hf.trainer import main as train
 from timeautodiff_hf.trainer import parse_args
 
+try:
+    from .tiny_model import TINY_FLAGS
+except ImportError:
+    from tiny_model import TINY_FLAGS
+
 
 def chunked(table: pd.DataFrame, size: int):
     return lambda: (table.iloc[start : start + size].reset_index(drop=True) for start in range(0, len(table), size))
@@ -116,6 +121,7 @@ def test_when_streaming_with_early_stopping_then_raises_value_error(tmp_path):
 
 
 def streaming_flags(train_file, output_dir, *extra):
+    """The tiny model of `tiny_model.TINY_FLAGS`, streamed in chunks of 37 rows, with 12-step windows."""
     return parse_args(
         [
             "--train_file",
@@ -131,28 +137,12 @@ def streaming_flags(train_file, output_dir, *extra):
             "100",
             "--shuffle_buffer",
             "40",
-            "--sequence_length",
-            "12",
-            "--vae_steps",
-            "8",
-            "--denoiser_steps",
-            "8",
-            "--batch_size",
-            "8",
-            "--vae_hidden_size",
-            "16",
-            "--denoiser_hidden_size",
-            "16",
-            "--denoiser_layers",
-            "1",
-            "--num_heads",
-            "2",
-            "--num_train_timesteps",
-            "50",
             "--report_to",
             "none",
             "--output_dir",
             str(output_dir),
+            *TINY_FLAGS,
+            *["--sequence_length", "12", "--vae_steps", "8", "--denoiser_steps", "8", "--batch_size", "8"],
             *extra,
         ]
     )

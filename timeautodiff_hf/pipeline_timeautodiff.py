@@ -508,6 +508,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             `pd.DataFrame` with the same index, rows and columns as `table` (times `num_samples`).
         """
         constraints = check_constraints(constraints, self.processor.column_names)
+        table = read_table(table, argument_name="table")
         result = self(
             observed=table,
             num_samples=num_samples,
@@ -517,7 +518,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             batch_size=batch_size,
         ).frames
         if constraints:
-            result = self._constrain_filled_cells(result, read_table(table, argument_name="table"), constraints)
+            result = self._constrain_filled_cells(result, table, constraints)
         if num_samples > 1:
             result.attrs["point_estimate"] = self.point_estimate(result)
         return result
@@ -535,16 +536,12 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             constrained = apply_constraints(frame, constraints, entity).sort_index()
             draw = draw.copy()
             for name in constraints:
-                filled = table[name].isna().to_numpy() | self._sentinel_cells(table, name)
+                filled = self.processor._apply_missing_sentinels(table[name], name).isna().to_numpy()
                 values = draw[name].to_numpy(dtype=object, copy=True)
                 values[filled] = constrained[name].to_numpy(dtype=object)[filled]
                 draw[name] = pd.Series(values, index=draw.index).astype(draw[name].dtype)
             parts.append(draw)
         return pd.concat(parts) if len(parts) > 1 else parts[0]
-
-    def _sentinel_cells(self, table: pd.DataFrame, name) -> np.ndarray:
-        sentinels = self.processor.missing_values.get(name)
-        return table[name].isin(sentinels).to_numpy() if sentinels else np.zeros(len(table), dtype=bool)
 
     def forecast(
         self,

@@ -84,22 +84,16 @@ class StreamingWindows:
                 buffer.append(windows)
                 buffered += len(windows["values"])
                 if buffered >= max(shuffle_buffer, batch_size):
-                    merged = shuffled(buffer, rng)
-                    full = len(merged["values"]) // batch_size * batch_size
-                    for start in range(0, full, batch_size):
-                        emitted += 1
-                        yield {key: value[start : start + batch_size] for key, value in merged.items()}
-                    buffer = [{key: value[full:] for key, value in merged.items()}]
-                    buffered -= full
+                    batches, remainder = full_batches(shuffled(buffer, rng), batch_size)
+                    emitted += len(batches)
+                    yield from batches
+                    buffer, buffered = [remainder], len(remainder["values"])
             if buffered:
-                merged = shuffled(buffer, rng)
-                full = len(merged["values"]) // batch_size * batch_size
-                for start in range(0, full, batch_size):
-                    emitted += 1
-                    yield {key: value[start : start + batch_size] for key, value in merged.items()}
-                if not emitted:  # fewer windows than one batch in the whole table
-                    emitted += 1
-                    yield merged
+                batches, remainder = full_batches(shuffled(buffer, rng), batch_size)
+                if not batches:  # fewer windows than one batch in the whole table
+                    batches = [remainder]
+                emitted += len(batches)
+                yield from batches
             if not emitted:
                 raise ValueError(
                     f"No window of sequence_length={self.processor.sequence_length} fits in the streamed table: every "
@@ -147,15 +141,15 @@ class StreamOrderCheck:
             )
         if self.last_entity is not None and not continues:
             self.finished.add(self.last_entity)
-        seen_again = [entity for entity in run_entities if entity in self.finished]
-        if len(set(run_entities)) != len(run_entities) or seen_again:
-            entity = seen_again[0] if seen_again else pd.Series(run_entities).loc[pd.Series(run_entities).duplicated()]
-            entity = entity if seen_again else entity.iloc[0]
-            raise ValueError(
-                f"Streaming needs each entity's rows together, but rows of entity {entity!r} (column "
-                f"{processor.entity_column!r}) appear again after other entities. Sort the table by entity, then "
-                "time, before streaming."
-            )
+        seen_in_chunk: set = set()
+        for entity in run_entities:
+            if entity in self.finished or entity in seen_in_chunk:
+                raise ValueError(
+                    f"Streaming needs each entity's rows together, but rows of entity {entity!r} (column "
+                    f"{processor.entity_column!r}) appear again after other entities. Sort the table by entity, "
+                    "then time, before streaming."
+                )
+            seen_in_chunk.add(entity)
         self.finished.update(run_entities[:-1])
         self.last_entity = run_entities[-1]
         if timestamps is not None:
@@ -193,6 +187,16 @@ def last_rows_of_last_entity(frame: pd.DataFrame, entity_column, count: int) -> 
     while start > 0 and entities[start - 1] == last and len(frame) - start < count:
         start -= 1
     return frame.iloc[start:].reset_index(drop=True)
+
+
+def full_batches(merged: dict[str, np.ndarray], batch_size: int) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Cut whole batches off the front of `merged`; return them and the remaining windows."""
+    full = len(merged["values"]) // batch_size * batch_size
+    batches = [
+        {key: value[start : start + batch_size] for key, value in merged.items()}
+        for start in range(0, full, batch_size)
+    ]
+    return batches, {key: value[full:] for key, value in merged.items()}
 
 
 def shuffled(parts: list[dict[str, np.ndarray]], rng: np.random.Generator) -> dict[str, np.ndarray]:

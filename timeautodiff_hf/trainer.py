@@ -449,8 +449,6 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
     pickles); a corrupt checkpoint gives an error naming it."""
     try:
         check_checkpoint_weights(accelerator, path)
-        # Not strict: accelerate leaves zero-element tensors (e.g. the binary head of a table without binary
-        # columns) out of its files; every other weight was checked to be present above.
         accelerator.load_state(str(path), strict=False)
     except Exception as error:
         raise ValueError(f"Checkpoint {str(path)!r} is corrupt or incomplete: {error}") from error
@@ -458,16 +456,21 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
 
 def check_checkpoint_weights(accelerator: Accelerator, path: Path) -> None:
     """Every non-empty weight of every registered model must be in the checkpoint's safetensors files."""
-    from safetensors import safe_open
-
     for index, model in enumerate(accelerator._models):
         file = path / ("model.safetensors" if index == 0 else f"model_{index}.safetensors")
-        with safe_open(str(file), framework="pt") as handle:
-            stored = set(handle.keys())
-        state = accelerator.unwrap_model(model).state_dict()
-        missing = sorted(name for name, value in state.items() if value.numel() and name not in stored)
-        if missing:
-            raise ValueError(f"{file.name} lacks weights {missing[:5]}")
+        check_weights_present(accelerator.unwrap_model(model), file)
+
+
+def check_weights_present(model: torch.nn.Module, file: Path) -> None:
+    """Raise if `file` lacks a non-empty weight of `model`. accelerate leaves zero-element tensors (e.g. the binary
+    head of a table without binary columns) out of its files, so checkpoints are loaded non-strictly after this."""
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as handle:
+        stored = set(handle.keys())
+    missing = sorted(name for name, value in model.state_dict().items() if value.numel() and name not in stored)
+    if missing:
+        raise ValueError(f"{file.name} lacks weights {missing[:5]}")
 
 
 def save_checkpoint(accelerator: Accelerator, args, stage: str, step: int, extra: dict) -> None:
@@ -804,10 +807,8 @@ def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_second
 
         model = accelerator.unwrap_model(vae)
         try:
-            state = load_file(str(resume_path / "model.safetensors"))
-            # accelerate leaves out zero-element tensors (e.g. the binary head of a table without binary columns)
-            state.update({name: value for name, value in model.state_dict().items() if value.numel() == 0})
-            model.load_state_dict(state)
+            check_weights_present(model, resume_path / "model.safetensors")
+            model.load_state_dict(load_file(str(resume_path / "model.safetensors")), strict=False)
         except Exception as error:
             raise ValueError(f"Checkpoint {str(resume_path)!r} is corrupt or incomplete: {error}") from error
         return vae
