@@ -66,3 +66,32 @@ def test_anchored_imputation_is_closer_to_the_truth_and_keeps_observed_cells(pip
         assert filled.loc[~hidden, "temperature"].equals(table.loc[~hidden, "temperature"])
     pipe.anchor_decay = 0.8
     assert errors[0.8] < errors[None]
+
+
+def test_long_generation_carries_the_anchor_across_chunk_joins(pipe):
+    """Sequences longer than the window are continued chunk by chunk; anchoring keeps the joins from jumping."""
+    window = pipe.processor.sequence_length
+    length = window * 4
+    context = window // 2
+    joins = list(range(window, length, window - context))
+    continuous = [i for i, column in enumerate(pipe.processor.columns) if column["kind"] == "continuous"]
+    jump_ratio = {}
+    for decay in (None, 0.8):
+        pipe.anchor_decay = decay
+        values = pipe(
+            num_sequences=64,
+            sequence_length=length,
+            num_inference_steps=5,
+            output_type="np",
+            missing="none",
+            generator=torch.Generator().manual_seed(0),
+        ).frames
+        steps = np.abs(np.diff(values[..., continuous], axis=1))
+        at_join = np.zeros(length - 1, dtype=bool)
+        at_join[[join - 1 for join in joins]] = True
+        inside = ~at_join
+        inside[: window - 1] = False
+        jump_ratio[decay] = steps[:, at_join].mean() / steps[:, inside].mean()
+    pipe.anchor_decay = 0.8
+    assert values.shape == (64, length, pipe.processor.num_columns)
+    assert jump_ratio[0.8] < jump_ratio[None]

@@ -91,7 +91,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             cells of the same column around them (see `timeautodiff_hf.anchoring`); the correction fades by this
             factor per step beyond the first/last observed cell of a window. `None` switches anchoring off. On the
             bike-sharing benchmark it lowers the imputation error from 0.255 to 0.193 (linear interpolation: 0.236).
-            Forecasts and generated continuations never extrapolate the correction (measured not to help).
+            Generated continuations (sequences longer than the training window) carry the correction at the last
+            context step into each new chunk with the same fade: on bike sharing this cut the excess one-step jump
+            at joins by half (join / inside-chunk jump 1.79 -> 1.43). Forecasts of real histories never extrapolate
+            it (measured not to lower the forecast error).
     """
 
     model_cpu_offload_seq = "denoiser->vae"
@@ -945,6 +948,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 guidance_scale,
                 generator,
                 batch_size,
+                extrapolate_anchor=True,
             )
             values = np.concatenate([values, rest_values], axis=1)
             probabilities = np.concatenate([probabilities, rest_probabilities], axis=1)
@@ -964,13 +968,16 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         generator,
         batch_size,
         context_fraction: float = 0.5,
+        extrapolate_anchor: bool = False,
     ):
         """
         Extend each history by `future_times.shape[1]` steps, in chunks that fit the training window.
 
         Each chunk keeps `context = min(history, context_fraction * window)` steps of the latest history as
         observed cells and generates up to `window - context` new steps (given future cells, e.g. known metadata,
-        are conditions too). The shortest history bounds the context of all series.
+        are conditions too). The shortest history bounds the context of all series. `extrapolate_anchor` carries
+        the decoder's error at the last context step into the new steps (fading by `anchor_decay`), for histories
+        that were generated themselves, so chunk joins do not jump.
         """
         window = self.processor.sequence_length
         num_series, horizon = future_times.shape
@@ -1004,7 +1011,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 guidance_scale,
                 generator,
                 batch_size,
-                anchor_decay=None if self.anchor_decay is None else 0.0,
+                anchor_decay=None if self.anchor_decay is None else (self.anchor_decay if extrapolate_anchor else 0.0),
             )
             generated.append(values[:, context:])
             generated_probability.append(probability[:, context:])
