@@ -189,3 +189,30 @@ def test_denoiser_shortcut_for_an_empty_condition_matches_the_full_computation()
     empty = torch.zeros_like(observed_mask[:1])
     shortcut = denoiser(sample[:1], torch.tensor([5]), time_features[:1], values[:1], empty).sample
     assert torch.allclose(full[:1], shortcut, atol=1e-6)
+
+
+def test_condition_masks_teach_static_conditioning_and_leave_tables_without_static_columns_unchanged():
+    observed_mask = torch.ones(600, 8, 5)
+    without = sample_condition_mask(observed_mask, metadata_indices=[3], generator=torch.Generator().manual_seed(0))
+    same = sample_condition_mask(
+        observed_mask, metadata_indices=[3], generator=torch.Generator().manual_seed(0), static_indices=[]
+    )
+    assert torch.equal(without, same)
+    assert without[..., 4].sum(dim=1).eq(8).logical_and(without[..., :4].sum(dim=(1, 2)).eq(0)).sum() == 0
+    mask = sample_condition_mask(
+        observed_mask, metadata_indices=[3], generator=torch.Generator().manual_seed(0), static_indices=[1, 4]
+    )
+    static_given = mask[..., [1, 4]]
+    given_steps = static_given.sum(dim=1)
+    # Static columns given at every step (or not at all), every other column hidden: `generate(static=...)`.
+    only_static = (
+        (mask[..., [0, 2, 3]].sum(dim=(1, 2)) == 0)
+        & ((given_steps == 0) | (given_steps == 8)).all(dim=-1)
+        & (given_steps == 8).any(dim=-1)
+    )
+    assert only_static.float().mean() > 0.08, "some examples must give only static columns"
+    subsets = given_steps[only_static]
+    assert (subsets == 0).any(dim=-1).any() and (subsets == 8).all(dim=-1).any(), "subsets of the static columns too"
+    with_metadata = (mask[..., 3].sum(dim=1) == 8) & (mask[..., [0, 2]].sum(dim=(1, 2)) == 0)
+    assert (with_metadata & (static_given.sum(dim=(1, 2)) == 16)).any()
+    assert (with_metadata & (static_given.sum(dim=(1, 2)) == 0)).any()

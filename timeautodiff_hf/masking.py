@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import torch
 
-MASK_TYPES = ("unconditional", "random_cells", "blocks", "forecast", "metadata")
+MASK_TYPES = ("unconditional", "random_cells", "blocks", "forecast", "metadata", "static")
 DEFAULT_MASK_PROBABILITIES = {
     "unconditional": 0.3,
     "random_cells": 0.2,
     "blocks": 0.15,
     "forecast": 0.2,
     "metadata": 0.15,
+    # Taken from `unconditional` when the table has static columns (without them it does not exist).
+    "static": 0.15,
 }
 
 
@@ -19,6 +21,7 @@ def sample_condition_mask(
     metadata_indices: list[int],
     generator: torch.Generator | None = None,
     probabilities: dict[str, float] | None = None,
+    static_indices: list[int] | None = None,
 ) -> torch.Tensor:
     """
     Draw, per example, which observed cells the denoiser may see as conditions; the rest are targets.
@@ -29,21 +32,33 @@ def sample_condition_mask(
     - `random_cells`: each observed cell given with a probability drawn in [0.1, 0.95] (imputation);
     - `blocks`: a contiguous block of steps hidden in a random subset of columns (gaps, sensor outages);
     - `forecast`: a time prefix given, the suffix hidden; known metadata stays given in the future half the time;
-    - `metadata`: the metadata columns given at every step (what-if generation).
+    - `metadata`: the metadata columns given at every step (what-if generation); with static columns, those are
+      given too in half of these examples;
+    - `static`: a random non-empty subset of the static columns given at every step, everything else hidden
+      (`generate(static=...)`: e.g. only `ICUType` given, age and sex generated).
 
-    Without metadata columns the metadata share goes to `unconditional`.
+    Without metadata columns the metadata share goes to `unconditional`. With static columns the static share is
+    taken from `unconditional`; without them it does not exist (masks are then exactly those of a table without
+    the static mask type).
 
     Args:
         observed_mask (`torch.Tensor` of shape `(batch_size, sequence_length, num_columns)`): 1 = observed in data.
         metadata_indices (`list[int]`): positions of the metadata columns.
         generator (`torch.Generator`, *optional*): for reproducible masks (must live on the CPU).
+        static_indices (`list[int]`, *optional*): positions of the static (per-entity constant) columns.
         probabilities (`dict[str, float]`, *optional*): share of each mask type; defaults to
             `DEFAULT_MASK_PROBABILITIES`.
 
     Returns:
         `torch.Tensor` (same shape, float): 1 where the cell is a condition. Always 0 where the data is missing.
     """
-    probabilities = dict(DEFAULT_MASK_PROBABILITIES if probabilities is None else probabilities)
+    static_indices = list(static_indices or [])
+    defaults = probabilities is None
+    probabilities = dict(DEFAULT_MASK_PROBABILITIES if defaults else probabilities)
+    if not static_indices:
+        probabilities.pop("static", None)
+    elif defaults:
+        probabilities["unconditional"] -= probabilities["static"]
     if not metadata_indices:
         probabilities["unconditional"] = probabilities.get("unconditional", 0.0) + probabilities.pop("metadata", 0.0)
     unknown = set(probabilities) - set(MASK_TYPES)
@@ -85,5 +100,15 @@ def sample_condition_mask(
     if metadata_indices:
         metadata_keep = torch.zeros(batch_size, length, num_columns)
         metadata_keep[:, :, metadata_indices] = 1.0
+        if static_indices:
+            with_static = torch.rand(batch_size, 1, 1, generator=generator) < 0.5
+            metadata_keep[:, :, static_indices] = with_static.float().expand(-1, length, len(static_indices))
         keep = torch.where(chosen("metadata"), metadata_keep, keep)
+    if static_indices:
+        given = torch.rand(batch_size, 1, len(static_indices), generator=generator) < 0.5
+        forced = torch.randint(0, len(static_indices), (batch_size,), generator=generator)
+        given[torch.arange(batch_size), 0, forced] = True
+        static_keep = torch.zeros(batch_size, length, num_columns)
+        static_keep[:, :, static_indices] = given.float().expand(-1, length, -1)
+        keep = torch.where(chosen("static"), static_keep, keep)
     return keep.to(observed_mask.device, observed_mask.dtype) * observed_mask

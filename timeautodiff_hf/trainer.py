@@ -929,7 +929,9 @@ def denoiser_loss(
     batch_size, length, num_columns = observed_mask.shape
     global_size = batch_size * (1 if accelerator is None else accelerator.num_processes)
     all_observed = torch.ones(global_size, length, num_columns)
-    keep = sample_condition_mask(all_observed, processor.metadata_indices, generator)
+    keep = sample_condition_mask(
+        all_observed, processor.metadata_indices, generator, static_indices=processor.static_indices
+    )
     condition_mask = local_part(keep, accelerator).to(latents.device) * observed_mask
     dropout_draw = local_part(torch.rand(global_size, 1, 1, generator=generator), accelerator)
     if condition_dropout > 0:
