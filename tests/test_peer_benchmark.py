@@ -93,7 +93,8 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
     assert {"dataset", "protocol", "results", "failures", "versions", "num_hidden_cells", "num_origins"} <= set(report)
     assert report["failures"] == {"broken": "ImportError: x"}
     rows = {(row["method"], row["task"]): row for row in report["results"]}
-    assert set(rows) == {(m, t) for m in ("perfect", "noise") for t in ("generation", "imputation", "forecast")}
+    tasks = ("generation", compare_peers.TRAINING_PERIOD, "imputation", "forecast")
+    assert set(rows) == {(m, t) for m in ("perfect", "noise") for t in tasks}
     generation = rows["perfect", "generation"]
     assert {"discriminative_score", "autocorrelation_error", "marginal_distance", "correlation_distance"} <= set(
         generation
@@ -101,8 +102,20 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
     assert generation["train_seconds"] == 1.0 and generation["peak_rss_mb"] == 10
     for metric in ("marginal_distance", "autocorrelation_error", "correlation_distance"):
         assert generation[metric] < rows["noise", "generation"][metric]
+        # Scored against the training period too (what every generator was fitted to).
+        assert (
+            rows["perfect", compare_peers.TRAINING_PERIOD][metric]
+            < rows["noise", compare_peers.TRAINING_PERIOD][metric]
+        )
     assert rows["perfect", "imputation"]["normalised_mae"] == 0.0 < rows["noise", "imputation"]["normalised_mae"]
     assert rows["perfect", "forecast"]["normalised_mae"] == 0.0 < rows["noise", "forecast"]["normalised_mae"]
+
+    with_references = compare_peers.score_run(tmp_path, processor, repeats=1, steps=30)
+    references = {row["method"]: row for row in with_references["results"] if row["method"].startswith("reference")}
+    real_other_blocks = references["reference: real training windows (other blocks)"]
+    assert real_other_blocks["task"] == compare_peers.TRAINING_PERIOD
+    shuffled = references["reference: row-shuffled training table"]
+    assert real_other_blocks["autocorrelation_error"] < shuffled["autocorrelation_error"]
 
     compare_peers.plot_report(report, tmp_path / "peers.png")
     assert (tmp_path / "peers.png").stat().st_size > 0

@@ -1,7 +1,8 @@
 """Trains and runs the peer models on the task files written by `compare_peers.py prepare` (peers venv only).
 
     benchmarks/runs/peers-venv/bin/python benchmarks/peers/run_peers.py --run-dir benchmarks/runs/peers/bike \
-        [--budget-minutes 9] [--quick] [--peers par,dgan,saits,csdi,autoets,seasonal_naive,linear_interpolation]
+        [--budget-minutes 9] [--quick] [--csdi-samples 3] \
+        [--peers par,dgan,saits,csdi,autoets,seasonal_naive,linear_interpolation]
 
 This script must not import timeautodiff_hf: it runs in `benchmarks/runs/peers-venv` (see `setup_env.sh`), whose
 pandas/numpy are whatever the peers accept. It reads `RUN_DIR/task/` and writes `RUN_DIR/outputs/PEER/`:
@@ -469,14 +470,19 @@ def run_one(run_dir: Path, peer: str, budget: float, seed: int) -> None:
 
 
 def main() -> None:
+    global CSDI_SAMPLES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", required=True, help="Folder with task/ from `compare_peers.py prepare`.")
     parser.add_argument("--peers", default=",".join(PEERS), help="Comma-separated subset of " + ", ".join(PEERS))
     parser.add_argument("--budget-minutes", type=float, default=9.0, help="Wall-clock training budget per peer.")
     parser.add_argument("--quick", action="store_true", help="1 minute per peer (smoke run).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--csdi-samples", type=int, default=CSDI_SAMPLES, help="CSDI draws per test tile (median; sampling is slow)."
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    CSDI_SAMPLES = options.csdi_samples
     run_dir = Path(options.run_dir)
     budget = 60.0 if options.quick else options.budget_minutes * 60.0
     if options.child:
@@ -489,7 +495,7 @@ def main() -> None:
         print(f"== {peer} (budget {budget:.0f} s)", flush=True)
         started = time.perf_counter()
         command = [sys.executable, __file__, "--run-dir", str(run_dir), "--child", peer, "--seed", str(options.seed)]
-        command += ["--budget-minutes", str(budget / 60.0)]
+        command += ["--budget-minutes", str(budget / 60.0), "--csdi-samples", str(options.csdi_samples)]
         subprocess.run(command, check=False)
         record = json.loads((run_dir / "outputs" / peer / "timing.json").read_text())
         record.pop("traceback", None)
