@@ -17,6 +17,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from .anchoring import anchor_to_observed
+from .blending import best_model_weight, blend, linear_interpolation, time_order, validation_cells
 from .constraints import apply_constraints, check_constraints
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
@@ -95,10 +96,18 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             context step into each new chunk with the same fade: on bike sharing this cut the excess one-step jump
             at joins by half (join / inside-chunk jump 1.79 -> 1.43). Forecasts of real histories never extrapolate
             it (measured not to lower the forecast error).
+        blend_with_interpolation (`bool`, defaults to `True`): `impute` returns, for every continuous column,
+            `interpolation + w * (model - interpolation)` in the filled cells, with the model weight `w` in
+            [0, 1] chosen per column by a validation pass on the table itself (observed cells hidden in the pattern of
+            the column's own gaps, imputed, and scored; see `timeautodiff_hf.blending`). The weights are returned in
+            `result.attrs["model_weights"]`. Smooth series with isolated gaps lean on the line, structured series and
+            long gaps on the model. The validation pass doubles the cost of `impute`; `False` returns the model's
+            values as they are.
     """
 
     model_cpu_offload_seq = "denoiser->vae"
     anchor_decay: float | None = 0.8
+    blend_with_interpolation: bool = True
 
     def __init__(
         self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor
@@ -502,7 +511,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 estimate (median of continuous draws, most frequent category) with the input's rows and columns.
             guidance_scale (`float`, *optional*, defaults to 2.0): classifier-free guidance towards the observed
                 cells; measured on bike sharing, 2.0 lowers the imputation error by about 17 % over 1.0.
-            constraints (`dict`, *optional*): per-column rules (as in `generate`) applied to the filled cells only;
+            constraints (`dict`, *optional*): per-column rules (as in `generate`) applied to the filled cells only
+                (after blending continuous columns with linear interpolation, see `blend_with_interpolation`);
                 observed cells are never changed, so a rule that an observed cell breaks stays broken there (check
                 with `timeautodiff_hf.constraints.constraint_violations`).
             num_inference_steps, generator, batch_size: as in `__call__`.
@@ -512,19 +522,90 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         """
         constraints = check_constraints(constraints, self.processor.column_names)
         table = read_table(table, argument_name="table")
-        result = self(
-            observed=table,
-            num_samples=num_samples,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=generator,
-            batch_size=batch_size,
-        ).frames
+        sampling = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "generator": generator,
+            "batch_size": batch_size,
+        }
+        targets = self._blend_targets(table) if self.blend_with_interpolation else {}
+        weights = self._model_weights(table, targets, sampling) if targets else {}
+        result = self(observed=table, num_samples=num_samples, **sampling).frames
+        if weights:
+            result = self._blend_filled_cells(result, table, targets, weights)
         if constraints:
             result = self._constrain_filled_cells(result, table, constraints)
         if num_samples > 1:
             result.attrs["point_estimate"] = self.point_estimate(result)
+        result.attrs["model_weights"] = weights
         return result
+
+    def _blend_targets(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Continuous columns with cells to fill and at least two observed cells: name -> mask of cells to fill."""
+        targets = {}
+        for column in self.processor.columns:
+            name = column["name"]
+            if column["kind"] != "continuous" or name not in table.columns:
+                continue
+            missing = self.processor._apply_missing_sentinels(table[name], name).isna().to_numpy()
+            if missing.any() and (~missing).sum() >= 2:
+                targets[name] = missing
+        return targets
+
+    def _time_order(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        entity, time_column = self.processor.entity_column, self.processor.time_column
+        order = time_order(table, entity, time_column if time_column in table.columns else None)
+        return order, (table[entity].to_numpy() if entity else None)
+
+    def _model_weights(self, table: pd.DataFrame, targets: dict, sampling: dict) -> dict[str, float]:
+        """
+        Validation pass for `blend_with_interpolation`: hide observed cells of every target column in the pattern
+        of its own gaps, impute them once, and keep per column the model weight with the smallest error there.
+        """
+        order, groups = self._time_order(table)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=sampling["generator"]).item())
+        rng = np.random.default_rng(seed)
+        holdout, hidden, truth = table.copy(), {}, {}
+        for name, missing in targets.items():
+            hidden[name] = validation_cells(missing, order, rng)
+            truth[name] = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
+            holdout[name] = holdout[name].mask(pd.Series(hidden[name], index=holdout.index))
+        validation = self(observed=holdout, num_samples=1, **sampling).frames
+        weights = {}
+        for name, missing in targets.items():
+            cells = hidden[name]
+            unknown = missing | cells
+            line = linear_interpolation(np.where(unknown, np.nan, truth[name]), unknown, order, groups)
+            model = validation[name].to_numpy(dtype=float)
+            weights[name] = best_model_weight(truth[name][cells], model[cells], line[cells])
+        return weights
+
+    def _blend_filled_cells(self, result: pd.DataFrame, table: pd.DataFrame, targets: dict, weights: dict):
+        """Blend every draw's filled cells with linear interpolation by the fitted weights; observed cells stay."""
+        order, groups = self._time_order(table)
+        columns = {column["name"]: column for column in self.processor.columns}
+        lines = {}
+        for name, missing in targets.items():
+            values = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
+            lines[name] = linear_interpolation(values, missing, order, groups)
+        draws = result.groupby("sample", sort=False) if "sample" in result.columns else [(None, result)]
+        parts = []
+        for _, draw in draws:
+            draw = draw.copy()
+            for name, missing in targets.items():
+                if weights[name] >= 1.0:
+                    continue
+                values = draw[name].to_numpy(dtype=float, copy=True)
+                blended = blend(values[missing], lines[name][missing], weights[name])
+                column = columns[name]
+                if column.get("integer"):
+                    blended = np.round(blended)
+                elif column.get("decimals") is not None:
+                    blended = np.round(blended, column["decimals"])
+                values[missing] = blended
+                draw[name] = pd.Series(values, index=draw.index).astype(draw[name].dtype)
+            parts.append(draw)
+        return pd.concat(parts) if len(parts) > 1 else parts[0]
 
     def _constrain_filled_cells(self, result: pd.DataFrame, table: pd.DataFrame, constraints: dict) -> pd.DataFrame:
         """Apply constraints to an imputed table, changing only the cells that were missing in `table`."""

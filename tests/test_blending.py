@@ -1,0 +1,110 @@
+"""Blending imputed cells with linear interpolation by weights fitted on the table itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_model import make_tiny_table, train_tiny_pipeline
+
+from timeautodiff_hf import TimeAutoDiffPipeline
+from timeautodiff_hf.blending import best_model_weight, blend, linear_interpolation, time_order, validation_cells
+
+
+def test_linear_interpolation_follows_time_order_and_never_crosses_entities():
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b", "a", "b", "a", "b", "a"],
+            "t": [3, 0, 1, 1, 2, 2, 0],
+            "x": [30.0, 100.0, np.nan, np.nan, np.nan, 300.0, 0.0],
+        }
+    )
+    order = time_order(table, "id", "t")
+    assert list(table.iloc[order][["id", "t"]].itertuples(index=False, name=None)) == [
+        ("a", 0),
+        ("a", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 0),
+        ("b", 1),
+        ("b", 2),
+    ]
+    missing = table["x"].isna().to_numpy()
+    filled = linear_interpolation(table["x"].to_numpy(), missing, order, table["id"].to_numpy())
+    assert filled.tolist() == [30.0, 100.0, 10.0, 200.0, 20.0, 300.0, 0.0]
+    # Edges hold the nearest observed value; an entity without observed values stays NaN.
+    edge = np.array([np.nan, 5.0, np.nan])
+    assert linear_interpolation(edge, np.isnan(edge), np.arange(3)).tolist() == [5.0, 5.0, 5.0]
+    empty = linear_interpolation(np.array([np.nan, np.nan]), np.array([True, True]), np.arange(2))
+    assert np.isnan(empty).all()
+
+
+def test_validation_cells_copy_the_gap_pattern_onto_observed_cells_only():
+    missing = np.zeros(400, dtype=bool)
+    missing[50:60] = True
+    missing[200:205] = True
+    hidden = validation_cells(missing, np.arange(400), np.random.default_rng(0))
+    assert not (hidden & missing).any()
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], hidden.astype(int), [0]]))))[::2]
+    assert sorted(runs.tolist())[-2:] == [5, 10], "the shifted gaps keep their lengths"
+    # Too few gaps to learn from: topped up with random observed cells.
+    sparse = np.zeros(400, dtype=bool)
+    sparse[7] = True
+    assert validation_cells(sparse, np.arange(400), np.random.default_rng(0)).sum() >= 30
+
+
+def test_best_model_weight_picks_the_better_source_and_blend_keeps_the_model_without_a_line():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=200)
+    noise = rng.normal(size=200)
+    assert best_model_weight(truth, truth, truth + noise) == 1.0
+    assert best_model_weight(truth, truth + noise, truth) == 0.0
+    middle = best_model_weight(truth, truth + noise, truth - noise)
+    assert middle == pytest.approx(0.5, abs=0.11)
+    assert blend(np.array([1.0, 2.0]), np.array([3.0, np.nan]), 0.25).tolist() == [2.5, 2.0]
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    pipeline = TimeAutoDiffPipeline.from_pretrained(train_tiny_pipeline(tmp_path_factory.mktemp("blend")))
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def test_blended_imputation_keeps_observed_cells_reports_weights_and_is_not_worse(pipe):
+    table = make_tiny_table(seed=5)
+    holes = table.copy()
+    hidden = np.random.default_rng(0).random(len(table)) < 0.2
+    holes["temperature"] = holes["temperature"].mask(hidden)
+    holes["load"] = holes["load"].astype(float).mask(np.roll(hidden, 3))
+    errors, results = {}, {}
+    for flag in (False, True):
+        pipe.blend_with_interpolation = flag
+        filled = pipe.impute(holes, num_inference_steps=5, generator=torch.Generator().manual_seed(0))
+        errors[flag] = np.abs(filled.loc[hidden, "temperature"] - table.loc[hidden, "temperature"]).mean()
+        results[flag] = filled
+    pipe.blend_with_interpolation = True
+    blended = results[True]
+    assert set(blended.attrs["model_weights"]) == {"temperature", "load"}
+    assert all(0.0 <= weight <= 1.0 for weight in blended.attrs["model_weights"].values())
+    assert results[False].attrs["model_weights"] == {}
+    assert blended.loc[~hidden, "temperature"].equals(table.loc[~hidden, "temperature"])
+    assert blended["load"].dtype == holes["load"].dtype and blended["load"].notna().all()
+    filled_load = blended.loc[np.roll(hidden, 3), "load"]
+    assert (filled_load == filled_load.round()).all(), "integer-valued columns stay integers after blending"
+    line = holes.groupby("station")["temperature"].transform(lambda s: s.interpolate(limit_direction="both"))
+    line_error = np.abs(line[hidden] - table.loc[hidden, "temperature"]).mean()
+    assert errors[True] <= 1.05 * min(errors[False], line_error)
+    again = pipe.impute(holes, num_inference_steps=5, generator=torch.Generator().manual_seed(0))
+    assert again.equals(blended)
+
+
+def test_several_draws_are_blended_with_the_same_weights(pipe):
+    holes = make_tiny_table(seed=6)
+    holes["temperature"] = holes["temperature"].mask(np.arange(len(holes)) % 4 == 1)
+    draws = pipe.impute(holes, num_samples=3, num_inference_steps=3, generator=torch.Generator().manual_seed(1))
+    assert sorted(draws["sample"].unique()) == [0, 1, 2]
+    assert draws.groupby("sample")["temperature"].apply(lambda s: s.notna().all()).all()
+    point = draws.attrs["point_estimate"]
+    assert point.shape == holes.shape and point["temperature"].notna().all()
