@@ -144,6 +144,19 @@ def join_positions(window: int, length: int, context_fraction: float = 0.5) -> l
     return list(range(window, length, window - context))
 
 
+def join_steps(values: np.ndarray, window: int, joins: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    One-step absolute changes of `(n, length, c)` values (index t-1 holds the step t-1 -> t), a mask of the steps
+    into a join, and a mask of the steps inside continuation chunks (the first window has no chunk structure).
+    """
+    steps = np.abs(np.diff(values, axis=1))
+    at_join = np.zeros(values.shape[1] - 1, dtype=bool)
+    at_join[[j - 1 for j in joins]] = True
+    inside = ~at_join
+    inside[: window - 1] = False
+    return steps, at_join, inside
+
+
 def evaluate_seams(pipe, real_table, options, plot_path: Path | None) -> dict:
     processor = pipe.processor
     window = processor.sequence_length
@@ -200,11 +213,7 @@ def evaluate_seams(pipe, real_table, options, plot_path: Path | None) -> dict:
     # One-step jumps of continuous columns in model space.
     continuous = continuous_indices(processor)
     names = [processor.columns[i]["name"] for i in continuous]
-    steps = np.abs(np.diff(values[..., continuous], axis=1))  # (n, length - 1, c): step t-1 -> t at index t-1
-    at_join = np.zeros(length - 1, dtype=bool)
-    at_join[[j - 1 for j in joins]] = True
-    inside = ~at_join
-    inside[: window - 1] = False  # inside continuation chunks only (the first window has no chunk structure)
+    steps, at_join, inside = join_steps(values[..., continuous], window, joins)
     batch = processor.encode(known_rows(processor, real_table), stride=1)
     real_steps = np.abs(np.diff(batch["values"][..., continuous], axis=1))
     first_steps = steps[:, : window - 1]

@@ -21,7 +21,7 @@ from .blending import best_model_weight, blend, linear_interpolation, time_order
 from .constraints import apply_constraints, check_constraints
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
-from .processing_timeautodiff import TimeAutoDiffProcessor
+from .processing_timeautodiff import TimeAutoDiffProcessor, round_like_column
 from .table_io import read_table
 
 # Every component a TimeAutoDiff folder may name in its model_index.json. Anything else is refused before diffusers
@@ -529,10 +529,13 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             "batch_size": batch_size,
         }
         targets = self._blend_targets(table) if self.blend_with_interpolation else {}
-        weights = self._model_weights(table, targets, sampling) if targets else {}
+        weights = {}
+        if targets:
+            timeline = self._time_order(table)
+            weights = self._model_weights(table, targets, timeline, sampling)
         result = self(observed=table, num_samples=num_samples, **sampling).frames
         if weights:
-            result = self._blend_filled_cells(result, table, targets, weights)
+            result = self._blend_filled_cells(result, targets, timeline, weights)
         if constraints:
             result = self._constrain_filled_cells(result, table, constraints)
         if num_samples > 1:
@@ -541,68 +544,64 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         return result
 
     def _blend_targets(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Continuous columns with cells to fill and at least two observed cells: name -> mask of cells to fill."""
+        """
+        Continuous columns with cells to fill and at least two observed cells: name -> the column as floats, NaN
+        where a cell is to be filled (missing-value sentinels included).
+        """
         targets = {}
         for column in self.processor.columns:
             name = column["name"]
             if column["kind"] != "continuous" or name not in table.columns:
                 continue
-            missing = self.processor._apply_missing_sentinels(table[name], name).isna().to_numpy()
+            values = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
+            missing = np.isnan(values)
             if missing.any() and (~missing).sum() >= 2:
-                targets[name] = missing
+                targets[name] = values
         return targets
 
     def _time_order(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Row positions in time order within entities, and each row's entity (for `linear_interpolation`)."""
         entity, time_column = self.processor.entity_column, self.processor.time_column
         order = time_order(table, entity, time_column if time_column in table.columns else None)
         return order, (table[entity].to_numpy() if entity else None)
 
-    def _model_weights(self, table: pd.DataFrame, targets: dict, sampling: dict) -> dict[str, float]:
+    def _model_weights(self, table: pd.DataFrame, targets: dict, timeline: tuple, sampling: dict) -> dict[str, float]:
         """
         Validation pass for `blend_with_interpolation`: hide observed cells of every target column in the pattern
         of its own gaps, impute them once, and keep per column the model weight with the smallest error there.
         """
-        order, groups = self._time_order(table)
+        order, groups = timeline
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=sampling["generator"]).item())
         rng = np.random.default_rng(seed)
-        holdout, hidden, truth = table.copy(), {}, {}
-        for name, missing in targets.items():
-            hidden[name] = validation_cells(missing, order, rng)
-            truth[name] = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
+        holdout, hidden = table.copy(), {}
+        for name, values in targets.items():
+            hidden[name] = validation_cells(np.isnan(values), order, rng)
             holdout[name] = holdout[name].mask(pd.Series(hidden[name], index=holdout.index))
         validation = self(observed=holdout, num_samples=1, **sampling).frames
         weights = {}
-        for name, missing in targets.items():
+        for name, values in targets.items():
             cells = hidden[name]
-            unknown = missing | cells
-            line = linear_interpolation(np.where(unknown, np.nan, truth[name]), unknown, order, groups)
+            unknown = np.isnan(values) | cells
+            line = linear_interpolation(np.where(unknown, np.nan, values), unknown, order, groups)
             model = validation[name].to_numpy(dtype=float)
-            weights[name] = best_model_weight(truth[name][cells], model[cells], line[cells])
+            weights[name] = best_model_weight(values[cells], model[cells], line[cells])
         return weights
 
-    def _blend_filled_cells(self, result: pd.DataFrame, table: pd.DataFrame, targets: dict, weights: dict):
+    def _blend_filled_cells(self, result: pd.DataFrame, targets: dict, timeline: tuple, weights: dict):
         """Blend every draw's filled cells with linear interpolation by the fitted weights; observed cells stay."""
-        order, groups = self._time_order(table)
+        order, groups = timeline
         columns = {column["name"]: column for column in self.processor.columns}
-        lines = {}
-        for name, missing in targets.items():
-            values = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
-            lines[name] = linear_interpolation(values, missing, order, groups)
+        blended_columns = [name for name in targets if weights[name] < 1.0]
+        lines = {name: linear_interpolation(targets[name], np.isnan(targets[name]), order, groups) for name in targets}
         draws = result.groupby("sample", sort=False) if "sample" in result.columns else [(None, result)]
         parts = []
         for _, draw in draws:
             draw = draw.copy()
-            for name, missing in targets.items():
-                if weights[name] >= 1.0:
-                    continue
+            for name in blended_columns:
+                missing = np.isnan(targets[name])
                 values = draw[name].to_numpy(dtype=float, copy=True)
                 blended = blend(values[missing], lines[name][missing], weights[name])
-                column = columns[name]
-                if column.get("integer"):
-                    blended = np.round(blended)
-                elif column.get("decimals") is not None:
-                    blended = np.round(blended, column["decimals"])
-                values[missing] = blended
+                values[missing] = round_like_column(blended, columns[name])
                 draw[name] = pd.Series(values, index=draw.index).astype(draw[name].dtype)
             parts.append(draw)
         return pd.concat(parts) if len(parts) > 1 else parts[0]
@@ -1092,7 +1091,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 guidance_scale,
                 generator,
                 batch_size,
-                anchor_decay=None if self.anchor_decay is None else (self.anchor_decay if extrapolate_anchor else 0.0),
+                anchor_decay=self.anchor_decay if extrapolate_anchor or self.anchor_decay is None else 0.0,
             )
             generated.append(values[:, context:])
             generated_probability.append(probability[:, context:])

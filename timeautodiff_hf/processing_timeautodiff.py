@@ -945,11 +945,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
     def decode_column(self, column: dict, encoded: np.ndarray, missing: np.ndarray | None = None) -> pd.Series:
         """Invert the encoding of one column: model-space floats → values with the original dtype."""
         if column["kind"] == "continuous":
-            result = inverse_quantile_transform(encoded, column)
-            if column.get("integer"):
-                result = np.round(result)
-            elif column.get("decimals") is not None:
-                result = np.round(result, column["decimals"])
+            result = round_like_column(inverse_quantile_transform(encoded, column), column)
             if missing is not None:
                 result = np.where(missing, np.nan, result)
             return restore_dtype(pd.Series(result), column["dtype"])
@@ -1195,6 +1191,15 @@ def sorted_categories(observed: pd.Series, name: str) -> list:
             )
     values = [int(value) if isinstance(value, float) and value.is_integer() else value for value in values]
     return sorted(set(values))
+
+
+def round_like_column(values: np.ndarray, column: dict) -> np.ndarray:
+    """Round continuous values the way the fitted column's data was written (integers or fixed decimals)."""
+    if column.get("integer"):
+        return np.round(values)
+    if column.get("decimals") is not None:
+        return np.round(values, column["decimals"])
+    return values
 
 
 def count_decimals(values: np.ndarray, max_decimals: int = 10) -> int | None:

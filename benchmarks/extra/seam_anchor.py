@@ -5,9 +5,8 @@ python benchmarks/extra/seam_anchor.py LENGTH
 
 import sys
 
-import numpy as np
 from _paths import ROOT
-from beyond_windows import continuous_indices, join_positions, load_pipeline, seeded
+from beyond_windows import continuous_indices, join_positions, join_steps, load_pipeline, seeded
 
 pipe = load_pipeline(ROOT / "benchmarks" / "runs" / "bike" / "model")
 length = int(sys.argv[1])
@@ -22,9 +21,6 @@ for decay in (None, 0.8):
         missing="none",
         generator=seeded(0),
     ).frames
-    steps = np.abs(np.diff(values[..., continuous_indices(pipe.processor)], axis=1))
-    at_join = np.zeros(length - 1, dtype=bool)
-    at_join[[join - 1 for join in join_positions(window, length)]] = True
-    inside = ~at_join
-    inside[: window - 1] = False
+    continuous = values[..., continuous_indices(pipe.processor)]
+    steps, at_join, inside = join_steps(continuous, window, join_positions(window, length))
     print(length, decay, "ratio", round(steps[:, at_join].mean() / steps[:, inside].mean(), 3), flush=True)
