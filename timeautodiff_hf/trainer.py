@@ -192,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="Stop a stage after this many validations without improvement (0 disables).",
     )
+    add(
+        "--forecast_calibration_origins",
+        "--forecast-calibration-origins",
+        type=int,
+        default=48,
+        help="Forecast origins of the validation period used to fit how forecasts combine with a seasonal-naive or "
+        "last-value baseline (see TimeAutoDiffPipeline.calibrate_forecasts); 0 disables.",
+    )
     add("--seed", type=int, default=0, help="Random seed for everything.")
     # output, checkpoints, logging, hub
     add("--output_dir", "--output-dir", type=str, default="timeautodiff-model", help="Where the pipeline is saved.")
@@ -267,7 +275,13 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is None or value < 1:
             raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
-    for name in ("vae_steps", "denoiser_steps", "checkpointing_steps", "early_stopping_patience"):
+    for name in (
+        "vae_steps",
+        "denoiser_steps",
+        "checkpointing_steps",
+        "early_stopping_patience",
+        "forecast_calibration_origins",
+    ):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name} must be non-negative, got {getattr(args, name)!r}.")
     if not 0 <= args.validation_fraction < 1:
@@ -561,12 +575,12 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     # 1. data and processor
     if args.streaming:
         processor, train_dataset = open_streamed_table(args)
-        validation_dataset = None
+        validation_dataset = validation_table = None
         num_rows = sum(processor.time_info.get("entity_lengths") or []) or "streamed"
         if args.validation_fraction > 0:
             logger.warning("--streaming computes no validation loss; --validation_fraction is not used.")
     else:
-        processor, train_dataset, validation_dataset, num_rows = prepare_in_memory_windows(args)
+        processor, train_dataset, validation_dataset, validation_table, num_rows = prepare_in_memory_windows(args)
     num_columns = processor.num_columns
     latent_dim = args.latent_dim or min(num_columns, 8)
     total_steps = max(1, args.vae_steps + args.denoiser_steps)
@@ -670,6 +684,7 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        calibrate_forecasts(pipeline, validation_table, args)
         num_windows = train_dataset.windows_per_pass if args.streaming else len(train_dataset)
         write_training_args(args, output_dir, time.monotonic() - started, num_windows)
         try:
@@ -719,7 +734,39 @@ def prepare_in_memory_windows(args: argparse.Namespace):
             logger.warning(f"No validation windows ({error}); validation loss is disabled.")
     train_dataset = window_tensors(train_windows)
     validation_dataset = window_tensors(validation_windows) if validation_windows is not None else None
-    return processor, train_dataset, validation_dataset, len(table)
+    return processor, train_dataset, validation_dataset, validation_table, len(table)
+
+
+def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: argparse.Namespace) -> None:
+    """Fit the forecast combination with a naive baseline on the validation period (skipped, with a log line,
+    when it is disabled or there is no period long enough)."""
+    if not args.forecast_calibration_origins:
+        return
+    if validation_table is None:
+        logger.info("Forecasts are not calibrated: no validation period (--streaming or --validation_fraction 0).")
+        return
+    started = time.monotonic()
+    pipeline.set_progress_bar_config(disable=True)
+    try:
+        calibration = pipeline.calibrate_forecasts(
+            validation_table,
+            num_origins=args.forecast_calibration_origins,
+            num_samples=2,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
+    except ValueError as error:
+        logger.warning(f"Forecasts are not calibrated: {error}")
+        return
+    finally:
+        pipeline.set_progress_bar_config(disable=False)
+    summary = ", ".join(
+        f"{name} {setting['baseline']} {setting['model_mae']:.3g} -> {setting['combined_mae']:.3g}"
+        for name, setting in calibration["columns"].items()
+    )
+    logger.info(
+        f"Forecast calibration on {calibration['num_origins']} validation origins in {time.monotonic() - started:.1f} "
+        f"s (MAE model -> combined): {summary}"
+    )
 
 
 class EncodedStream:

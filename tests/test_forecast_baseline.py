@@ -1,0 +1,162 @@
+"""Forecasts combined with a seasonal-naive or last-value baseline by weights fitted on a held-out period."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_model import make_tiny_table, tiny_training_args
+
+from timeautodiff_hf import TimeAutoDiffPipeline
+from timeautodiff_hf.forecast_baseline import (
+    baseline_forecast,
+    combine_with_baseline,
+    fit_step_weights,
+    seasonal_period,
+)
+from timeautodiff_hf.pipeline_timeautodiff import FORECAST_CALIBRATION_FILE
+
+
+def test_seasonal_period_follows_the_time_step():
+    assert seasonal_period(1 / 24) == 24  # hourly -> a day
+    assert seasonal_period(15 / 1440) == 96  # 15 minutes -> a day
+    assert seasonal_period(1.0) == 7  # daily -> a week
+    assert seasonal_period(7.0) == 52
+    assert seasonal_period(30.0) == 12
+    assert seasonal_period(91.0) == 4
+    assert seasonal_period(7 / 24) is None  # 7 hours do not divide a day
+    assert seasonal_period(None) is None
+
+
+def test_baselines_repeat_the_last_season_or_the_last_observed_value():
+    history = np.array([9.0, 1.0, 2.0, 3.0, np.nan])
+    cycled = baseline_forecast(history, 5, "seasonal", 2)
+    assert cycled[[0, 2, 4]].tolist() == [3.0, 3.0, 3.0] and np.isnan(cycled[[1, 3]]).all(), "missing stays unknown"
+    seasonal = baseline_forecast(np.array([9.0, 1.0, 2.0, 3.0]), 5, "seasonal", 3)
+    assert seasonal.tolist() == [1.0, 2.0, 3.0, 1.0, 2.0]
+    assert np.isnan(baseline_forecast(np.array([1.0, 2.0]), 3, "seasonal", 24)).all(), "history shorter than a season"
+    assert baseline_forecast(history, 2, "last_value", None).tolist() == [3.0, 3.0], "skips the missing last cell"
+    with pytest.raises(ValueError, match="Unknown baseline 'mean'"):
+        baseline_forecast(history, 2, "mean", None)
+
+
+def test_step_weights_pick_the_better_source_step_by_step():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(200, 12))
+    noise = rng.normal(size=(200, 12))
+    # The model is exact on the first half of the horizon, the baseline on the second.
+    model = np.where(np.arange(12) < 6, truth, truth + noise)
+    baseline = np.where(np.arange(12) < 6, truth + noise, truth)
+    weights, combined_mae, model_mae = fit_step_weights(model, baseline, truth)
+    assert weights[:4].tolist() == [0.0] * 4 and weights[-4:].tolist() == [1.0] * 4
+    assert combined_mae < 0.5 * model_mae
+    # Unknown truth is left out, and no known cell at all gives NaN errors and zero weights.
+    weights, combined_mae, _ = fit_step_weights(model, np.full_like(model, np.nan), truth)
+    assert not weights.any() and np.isnan(combined_mae)
+
+
+def test_combination_shifts_every_path_by_the_same_amount_and_leaves_unknown_steps():
+    paths = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, np.nan]])
+    center = np.array([2.0, 3.0, 3.0])
+    baseline = np.array([4.0, np.nan, 5.0])
+    combined = combine_with_baseline(paths, center, baseline, [0.5])
+    assert combined[:, 0].tolist() == [2.0, 4.0], "both paths move by 0.5 * (4 - 2): their spread is kept"
+    assert combined[:, 1].tolist() == [2.0, 4.0], "no baseline: unchanged"
+    assert combined[0, 2] == 4.0 and np.isnan(combined[1, 2]), "a path drawn as missing stays missing"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained on a table whose validation period is long enough to calibrate forecasts on."""
+    from timeautodiff_hf.trainer import main, parse_args
+
+    directory = tmp_path_factory.mktemp("forecast_baseline")
+    make_tiny_table(num_steps=400).to_csv(directory / "tiny.csv", index=False)
+    output = directory / "model"
+    main(parse_args(tiny_training_args(directory / "tiny.csv", output, "--forecast_calibration_origins", "12")))
+    pipeline = TimeAutoDiffPipeline.from_pretrained(output)
+    pipeline.set_progress_bar_config(disable=True)
+    return output, pipeline
+
+
+def test_training_calibrates_forecasts_on_the_validation_period_and_saves_it(trained):
+    output, pipe = trained
+    saved = json.loads((output / FORECAST_CALIBRATION_FILE).read_text())
+    assert saved == pipe.forecast_calibration
+    assert saved["period"] == 24 and saved["horizon"] == 8 and saved["num_origins"] == 12
+    # Continuous columns: "load" (a feature) and "temperature" (metadata, forecast too unless given).
+    assert set(saved["columns"]) == {"load", "temperature"}
+    assert set(saved["columns_with_future_metadata"]) == {"load"}, "given metadata is not forecast"
+    for setting in saved["columns"].values():
+        assert setting["baseline"] in ("seasonal", "last_value") and len(setting["weights"]) == 8
+        assert setting["combined_mae"] <= setting["model_mae"] + 1e-9
+
+
+def _forecast_error(pipe, table, horizon, seed):
+    history = table.groupby("station").head(200)
+    truth = table.groupby("station").nth(list(range(200, 200 + horizon)))
+    forecast = pipe.forecast(
+        history, horizon=horizon, num_samples=4, num_inference_steps=5, generator=torch.Generator().manual_seed(seed)
+    )
+    point = forecast.groupby(["station", "time"])["load"].median()
+    truth = truth.set_index(["station", "time"])["load"]
+    return float(np.abs(point - truth.loc[point.index]).mean()), forecast
+
+
+def test_calibrated_forecasts_beat_the_model_alone_and_keep_their_shape(trained):
+    _, pipe = trained
+    table = make_tiny_table(num_steps=260, seed=11)
+    calibration = pipe.calibrate_forecasts(
+        make_tiny_table(num_steps=200, seed=12),
+        num_origins=24,
+        num_inference_steps=5,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert pipe.forecast_calibration is calibration
+    errors = {}
+    for calibrated in (True, False):
+        pipe.forecast_calibration = calibration if calibrated else None
+        errors[calibrated] = np.mean([_forecast_error(pipe, table, 16, seed)[0] for seed in range(3)])
+    pipe.forecast_calibration = calibration
+    assert errors[True] < errors[False], errors
+    _, forecast = _forecast_error(pipe, table, 16, 0)
+    assert len(forecast) == 2 * 4 * 16 and forecast["load"].dtype == table["load"].dtype
+    assert forecast.attrs["forecast_baselines"] == {
+        name: setting["baseline"] for name, setting in calibration["columns"].items()
+    }
+    # Known future metadata is returned exactly as given, never moved towards a baseline.
+    history = table.groupby("station").head(200)
+    future = table.groupby("station").nth(list(range(200, 208)))[["station", "time", "weather", "temperature"]]
+    given = pipe.forecast(history, horizon=8, metadata_future=future, num_inference_steps=3)
+    assert given["temperature"].tolist() == future["temperature"].tolist()
+    assert set(given.attrs["forecast_baselines"]) == {"load"}
+
+
+def test_calibration_round_trips_through_save_pretrained_and_bad_files_are_refused(trained, tmp_path):
+    _, pipe = trained
+    pipe.save_pretrained(tmp_path / "copy")
+    loaded = TimeAutoDiffPipeline.from_pretrained(tmp_path / "copy")
+    assert loaded.forecast_calibration == pipe.forecast_calibration
+    history = make_tiny_table(num_steps=100, seed=3)
+    first = pipe.forecast(history, horizon=6, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    again = loaded.forecast(history, horizon=6, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(first, again)
+    (tmp_path / "copy" / FORECAST_CALIBRATION_FILE).write_text(
+        json.dumps({"columns": {"load": {"baseline": "magic", "weights": [0.0]}}})
+    )
+    with pytest.raises(ValueError, match="not a valid forecast calibration.*'load'"):
+        TimeAutoDiffPipeline.from_pretrained(tmp_path / "copy")
+    loaded.forecast_calibration = None
+    loaded.save_pretrained(tmp_path / "copy")
+    assert not (tmp_path / "copy" / FORECAST_CALIBRATION_FILE).exists(), "a stale calibration is not left behind"
+
+
+def test_calibration_needs_a_season_of_history_plus_a_window(trained):
+    _, pipe = trained
+    with pytest.raises(ValueError, match="no stretch of 32 consecutive steps"):
+        pipe.calibrate_forecasts(make_tiny_table(num_steps=30))
+    with pytest.raises(ValueError, match="num_origins"):
+        pipe.calibrate_forecasts(make_tiny_table(num_steps=100), num_origins=0)
