@@ -106,11 +106,14 @@ def command_prepare(options) -> None:
     from model_quality import time_split
     from shared_data import load
 
-    from timeautodiff_hf import TimeAutoDiffPipeline
+    from timeautodiff_hf import TimeAutoDiffPipeline, TimeAutoDiffProcessor
 
     table, schema, _, _ = load(options.dataset)
     train, test = time_split(table, schema)
-    processor = TimeAutoDiffPipeline.from_pretrained(model_dir(options)).processor
+    if (model_dir(options) / "model_index.json").is_file():
+        processor = TimeAutoDiffPipeline.from_pretrained(model_dir(options)).processor
+    else:  # no model yet: the task only needs the schema, fitted on the training part as the training script does
+        processor = TimeAutoDiffProcessor(**schema, sequence_length=24).fit(train)
     task = make_task(
         train,
         test,

@@ -143,7 +143,7 @@ def hidden_cells(test: pd.DataFrame, processor, seed: int = 1, fraction: float =
     rng = np.random.default_rng(seed)
     hidden = {}
     for name in continuous_targets(processor):
-        observed = test[name].notna().to_numpy()
+        observed = test[name].notna().to_numpy(copy=True)
         sentinels = processor.missing_values.get(name)
         if sentinels:
             observed &= ~test[name].isin(sentinels).to_numpy()
