@@ -160,3 +160,15 @@ def test_calibration_needs_a_season_of_history_plus_a_window(trained):
         pipe.calibrate_forecasts(make_tiny_table(num_steps=30))
     with pytest.raises(ValueError, match="num_origins"):
         pipe.calibrate_forecasts(make_tiny_table(num_steps=100), num_origins=0)
+
+
+def test_a_column_missing_throughout_the_backtest_keeps_the_model_and_writes_strict_json(trained):
+    _, pipe = trained
+    saved = pipe.forecast_calibration
+    table = make_tiny_table(num_steps=100, seed=4)
+    table["load"] = np.nan
+    calibration = pipe.calibrate_forecasts(table, num_origins=4, num_inference_steps=2)
+    pipe.forecast_calibration = saved
+    load = calibration["columns"]["load"]
+    assert load["model_mae"] is None and load["combined_mae"] is None and not any(load["weights"])
+    json.dumps(calibration, allow_nan=False)  # no NaN in the saved file

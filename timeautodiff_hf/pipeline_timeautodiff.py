@@ -1450,9 +1450,14 @@ def best_baseline(center, values, past, future, horizon, period) -> dict:
             "combined_mae": combined_mae,
         }
     scored = [option for option in options.values() if np.isfinite(option["combined_mae"])]
-    if not scored:  # nothing to score on: keep the model's forecast
-        return {**options["last_value"], "weights": [0.0] * horizon}
-    return min(scored, key=lambda option: option["combined_mae"])
+    if scored:
+        best = min(scored, key=lambda option: option["combined_mae"])
+    else:  # nothing to score on (e.g. the column is missing throughout): keep the model's forecast
+        best = {**options["last_value"], "weights": [0.0] * horizon}
+    # unknown errors are written as JSON null, not NaN
+    return {
+        key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in best.items()
+    }
 
 
 def read_forecast_calibration(path: Path) -> dict:

@@ -762,6 +762,7 @@ def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: 
     summary = ", ".join(
         f"{name} {setting['baseline']} {setting['model_mae']:.3g} -> {setting['combined_mae']:.3g}"
         for name, setting in calibration["columns"].items()
+        if setting["combined_mae"] is not None
     )
     logger.info(
         f"Forecast calibration on {calibration['num_origins']} validation origins in {time.monotonic() - started:.1f} "
