@@ -18,7 +18,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-from diffusers import DDPMScheduler
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
@@ -747,17 +747,23 @@ def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: 
         return
     started = time.monotonic()
     pipeline.set_progress_bar_config(disable=True)
+    # The backtest samples with DPM-Solver++ 20 steps (2.5x cheaper than the default DDPM 50; the weights compare
+    # the model's error with the baseline's, which the sampler barely changes); the saved scheduler is unchanged.
+    saved_scheduler = pipeline.scheduler
+    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(saved_scheduler.config)
     try:
         calibration = pipeline.calibrate_forecasts(
             validation_table,
             num_origins=args.forecast_calibration_origins,
             num_samples=2,
+            num_inference_steps=20,
             generator=torch.Generator().manual_seed(args.seed),
         )
     except ValueError as error:
         logger.warning(f"Forecasts are not calibrated: {error}")
         return
     finally:
+        pipeline.scheduler = saved_scheduler
         pipeline.set_progress_bar_config(disable=False)
     summary = ", ".join(
         f"{name} {setting['baseline']} {setting['model_mae']:.3g} -> {setting['combined_mae']:.3g}"

@@ -5,9 +5,10 @@ Calibrate a trained model's forecasts on its validation period and score the pee
         --model benchmarks/runs/bike/model
 
 The validation period is the last `validation_fraction` (from the model's `training_args.json`) of each entity in the
-task's training table, the part the training script held out. Writes `forecast_calibration.json` into the model
-folder (as the training script now does) and prints the forecast MAE / training std of the model alone, the
-calibrated combination and the seasonal-naive baseline on the task's origins (median of 10 paths, DPM-Solver++ 20).
+task's training table, the part the training script held out. Calibrates it as the training script does
+(`--settings defaults`: with `calibrate_forecasts`' own defaults instead), writes `forecast_calibration.json` into
+the model folder and prints the forecast MAE / training std of the model alone, the calibrated combination and the
+seasonal-naive and last-value baselines on the task's origins (median of 10 paths, DPM-Solver++ 20).
 """
 
 import argparse
@@ -21,6 +22,7 @@ import torch
 from diffusers import DPMSolverMultistepScheduler
 
 from timeautodiff_hf import TimeAutoDiffPipeline
+from timeautodiff_hf.trainer import calibrate_forecasts
 
 
 def forecast_errors(pipe, task, series, train, steps):
@@ -57,6 +59,7 @@ def main():
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--settings", choices=["training", "defaults"], default="training")
     options = parser.parse_args()
     torch.set_num_threads(1)
     run, model = Path(options.run_dir), Path(options.model)
@@ -68,7 +71,11 @@ def main():
     pipe.set_progress_bar_config(disable=True)
     _, validation = pipe.processor.split(train, fraction, by="time")
     started = time.perf_counter()
-    calibration = pipe.calibrate_forecasts(validation, generator=torch.Generator().manual_seed(0))
+    if options.settings == "training":  # exactly what the training script runs (DPM-Solver++ 20, 48 x 2 paths)
+        calibrate_forecasts(pipe, validation, argparse.Namespace(forecast_calibration_origins=48, seed=0))
+        calibration = pipe.forecast_calibration
+    else:  # the method's defaults: the pipeline's scheduler (DDPM 50), 64 origins x 3 paths
+        calibration = pipe.calibrate_forecasts(validation, generator=torch.Generator().manual_seed(0))
     seconds = time.perf_counter() - started
     pipe.save_pretrained(model)
     for key in ("columns", "columns_with_future_metadata"):
