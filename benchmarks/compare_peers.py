@@ -260,6 +260,15 @@ def generation_scores(real: np.ndarray, synthetic: np.ndarray, layout: list[dict
     }
 
 
+def without_sentinels(frame: pd.DataFrame, missing_values: dict) -> pd.DataFrame:
+    """A copy of `frame` with each column's missing-value sentinels replaced by NaN."""
+    frame = frame.copy()
+    for name, sentinels in missing_values.items():
+        if sentinels and name in frame.columns:
+            frame[name] = frame[name].mask(frame[name].isin(sentinels))
+    return frame
+
+
 def column_scales(train: pd.DataFrame, targets: list[str]) -> dict:
     return {name: float(pd.to_numeric(train[name], errors="coerce").std()) or 1.0 for name in targets}
 
@@ -268,6 +277,8 @@ def imputation_score(imputed: pd.DataFrame, test: pd.DataFrame, hidden: pd.DataF
     errors = []
     for name, scale in scales.items():
         mask = hidden[name].to_numpy()
+        if not mask.any():  # e.g. a column missing throughout the test period
+            continue
         prediction = pd.to_numeric(imputed[name], errors="coerce").to_numpy(float)
         truth = pd.to_numeric(test[name], errors="coerce").to_numpy(float)
         errors.append(masked_mae(np.nan_to_num(prediction, nan=np.inf), truth, mask) / scale)
@@ -306,7 +317,11 @@ def score_run(run: Path, processor, *, repeats: int = 3, steps: int = 400, refer
     series = pd.read_parquet(task_dir / "forecast_series.parquet")
     layout = processor.feature_layout()
     length = task["sequence_length"]
-    scales = column_scales(train, task["targets"])
+    # Errors are scored on the values, with missing-value sentinels (AirQuality's -200) as missing cells.
+    train_values, test_values, series_values = (
+        without_sentinels(frame, task.get("missing_values", {})) for frame in (train, test, series)
+    )
+    scales = column_scales(train_values, task["targets"])
     real = test_window_features(processor, test, task["num_windows"])
     # Generation is scored twice: against the test period (generalisation to a later period, which saturates when
     # the test period drifts, e.g. bike sharing's second year) and against held-back windows of the training period
@@ -343,12 +358,14 @@ def score_run(run: Path, processor, *, repeats: int = 3, steps: int = 400, refer
             add(method, TRAINING_PERIOD, {**metrics, **counts}, timing, "generation")
         if (folder / "imputed.parquet").is_file():
             imputed = pd.read_parquet(folder / "imputed.parquet")
-            add(method, "imputation", {"normalised_mae": imputation_score(imputed, test, hidden, scales)}, timing)
+            score = imputation_score(imputed, test_values, hidden, scales)
+            add(method, "imputation", {"normalised_mae": score}, timing)
         for kind in ("forecast", "forecast_known_future_metadata"):
             if (folder / f"{kind}.parquet").is_file():
                 forecast = pd.read_parquet(folder / f"{kind}.parquet")
                 name = method if kind == "forecast" else f"{method} (known future metadata)"
-                add(name, "forecast", {"normalised_mae": forecast_score(forecast, series, task, scales)}, timing, kind)
+                score = forecast_score(forecast, series_values, task, scales)
+                add(name, "forecast", {"normalised_mae": score}, timing, kind)
     if reference_rows:
         # What real data that is not the test part scores (training-period windows), and a row-shuffled test table.
         reference = test_window_features(processor, train, task["num_windows"], seed=1)

@@ -746,6 +746,7 @@ def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: 
         logger.info("Forecasts are not calibrated: no validation period (--streaming or --validation_fraction 0).")
         return
     started = time.monotonic()
+    progress_bar_config = dict(getattr(pipeline, "_progress_bar_config", {}))
     pipeline.set_progress_bar_config(disable=True)
     # The backtest samples with DPM-Solver++ 20 steps (2.5x cheaper than the default DDPM 50; the weights compare
     # the model's error with the baseline's, which the sampler barely changes); the saved scheduler is unchanged.
@@ -764,7 +765,7 @@ def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: 
         return
     finally:
         pipeline.scheduler = saved_scheduler
-        pipeline.set_progress_bar_config(disable=False)
+        pipeline._progress_bar_config = progress_bar_config
     summary = ", ".join(
         f"{name} {setting['baseline']} {setting['model_mae']:.3g} -> {setting['combined_mae']:.3g}"
         for name, setting in calibration["columns"].items()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from accelerate import PartialState
 from diffusers import DPMSolverMultistepScheduler
 
 from timeautodiff_hf import TimeAutoDiffPipeline
@@ -72,6 +73,7 @@ def main():
     _, validation = pipe.processor.split(train, fraction, by="time")
     started = time.perf_counter()
     if options.settings == "training":  # exactly what the training script runs (DPM-Solver++ 20, 48 x 2 paths)
+        PartialState()  # the training module logs through accelerate
         calibrate_forecasts(pipe, validation, argparse.Namespace(forecast_calibration_origins=48, seed=0))
         calibration = pipe.forecast_calibration
     else:  # the method's defaults: the pipeline's scheduler (DDPM 50), 64 origins x 3 paths

@@ -384,10 +384,13 @@ def run_seasonal_naive(task: Task, budget: float, seed: int) -> tuple[dict, dict
     started = time.perf_counter()
     period, horizon = task.info["seasonal_period"], task.info["horizon"]
     rows = []
+    series = task.clean(task.series)
     for origin in task.info["origins"]:
         frame = pd.DataFrame({"origin": origin, "step": np.arange(horizon)})
         for name in task.targets:
-            frame[name] = np.resize(task.series[name].astype(float).to_numpy()[origin - period : origin], horizon)
+            # a missing cell of the last season takes the latest observed value before it (never a sentinel)
+            history = series[name].astype(float).iloc[:origin].ffill().to_numpy()[origin - period : origin]
+            frame[name] = np.resize(history, horizon)
         rows.append(frame)
     seconds = time.perf_counter() - started
     return {"forecast": pd.concat(rows, ignore_index=True)}, {
@@ -407,6 +410,8 @@ def run_autoets(task: Task, budget: float, seed: int, history_seasons: int = 14)
         end = offset + origin
         for name in task.targets:
             values = history[name].astype(float).iloc[max(0, end - length) : end].interpolate(limit_direction="both")
+            if values.isna().all():  # a column missing throughout the window: its training mean
+                values = values.fillna(history[name].astype(float).iloc[:offset].mean())
             parts.append(pd.DataFrame({"unique_id": f"{origin}|{name}", "ds": np.arange(len(values)), "y": values}))
     frame = pd.concat(parts, ignore_index=True)
     started = time.perf_counter()
