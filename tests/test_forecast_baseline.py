@@ -149,6 +149,11 @@ def test_calibration_round_trips_through_save_pretrained_and_bad_files_are_refus
     )
     with pytest.raises(ValueError, match="not a valid forecast calibration.*'load'"):
         TimeAutoDiffPipeline.from_pretrained(tmp_path / "copy")
+    (tmp_path / "copy" / FORECAST_CALIBRATION_FILE).write_text(
+        json.dumps({"period": 24, "columns": {"load": {"baseline": "seasonal", "weights": [0.5, 7.0]}}})
+    )
+    with pytest.raises(ValueError, match="'load': weights must be numbers in \\[0, 1\\]"):
+        TimeAutoDiffPipeline.from_pretrained(tmp_path / "copy")
     loaded.forecast_calibration = None
     loaded.save_pretrained(tmp_path / "copy")
     assert not (tmp_path / "copy" / FORECAST_CALIBRATION_FILE).exists(), "a stale calibration is not left behind"

@@ -12,8 +12,12 @@ is moved by the same amount, so the spread of the paths is kept; `w = 0` returns
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
+BASELINES = ("seasonal", "last_value")
 BASELINE_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 # Per-step weights are fitted on the errors of this many neighbouring steps on each side (smoother, less noisy).
 STEP_POOLING = 2
@@ -116,3 +120,56 @@ def combine_with_baseline(
     step_weights = np.asarray(weights, dtype=float)[np.minimum(np.arange(horizon), len(weights) - 1)]
     shift = np.where(np.isnan(baseline) | np.isnan(center), 0.0, step_weights * (baseline - center))
     return paths + shift
+
+
+def best_baseline(center, values, past, future, horizon, period) -> dict:
+    """
+    The baseline and per-step weights with the smallest backtest error for one column (see `calibrate_forecasts`).
+
+    `center` is `(num_origins, horizon)` model point forecasts, `values` the column in table rows (floats, NaN =
+    missing), `past`/`future` the history and forecast rows of every origin.
+    """
+    truth = values[future]
+    options = {}
+    for kind in BASELINES if period else ("last_value",):
+        baseline = np.stack([baseline_forecast(values[rows], horizon, kind, period) for rows in past])
+        weights, combined_mae, model_mae = fit_step_weights(center, baseline, truth)
+        known = ~(np.isnan(center) | np.isnan(baseline) | np.isnan(truth))
+        baseline_mae = float(np.abs(baseline - truth)[known].mean()) if known.any() else float("nan")
+        options[kind] = {
+            "baseline": kind,
+            "weights": [float(w) for w in weights],
+            "model_mae": model_mae,
+            "baseline_mae": baseline_mae,
+            "combined_mae": combined_mae,
+        }
+    scored = [option for option in options.values() if np.isfinite(option["combined_mae"])]
+    if scored:
+        best = min(scored, key=lambda option: option["combined_mae"])
+    else:  # nothing to score on (e.g. the column is missing throughout): keep the model's forecast
+        best = {**options["last_value"], "weights": [0.0] * horizon}
+    # unknown errors are written as JSON null, not NaN
+    return {
+        key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in best.items()
+    }
+
+
+def read_forecast_calibration(path: Path) -> dict:
+    """Read and check a saved `forecast_calibration.json` (plain JSON; a malformed file is a clear error)."""
+    try:
+        calibration = json.loads(path.read_text())
+        if "columns" not in calibration:
+            raise ValueError("no 'columns' entry")
+        period = calibration.get("period")
+        if period is not None and (not isinstance(period, int) or period < 1):
+            raise ValueError(f"'period' must be a positive integer or null, got {period!r}")
+        for key in ("columns", "columns_with_future_metadata"):
+            for name, setting in calibration.get(key, {}).items():
+                weights = setting["weights"]
+                if setting["baseline"] not in BASELINES or not weights:
+                    raise ValueError(f"column {name!r}: unknown baseline or no weights")
+                if not all(isinstance(weight, (int, float)) and 0 <= weight <= 1 for weight in weights):
+                    raise ValueError(f"column {name!r}: weights must be numbers in [0, 1]")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{str(path)!r} is not a valid forecast calibration: {error}") from None
+    return calibration

@@ -21,7 +21,13 @@ from pandas.tseries.frequencies import to_offset
 from .anchoring import anchor_to_observed
 from .blending import best_model_weight, blend, linear_interpolation, time_order, validation_cells
 from .constraints import apply_constraints, check_constraints
-from .forecast_baseline import baseline_forecast, combine_with_baseline, fit_step_weights, seasonal_period
+from .forecast_baseline import (
+    baseline_forecast,
+    best_baseline,
+    combine_with_baseline,
+    read_forecast_calibration,
+    seasonal_period,
+)
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
 from .processing_timeautodiff import TimeAutoDiffProcessor, approximate_step_days, round_like_column
@@ -779,9 +785,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         """Apply `forecast_calibration` to decoded forecasts (rows sample-major, then series, then step)."""
         calibration = self.forecast_calibration
         settings = calibration["columns"]
-        if known_future_metadata:
+        if known_future_metadata:  # fitted with the true future metadata, which is returned as given
             settings = calibration.get("columns_with_future_metadata", settings)
-        if known_future_metadata:  # known future metadata is returned as given
             settings = {name: s for name, s in settings.items() if name not in self.processor.metadata_columns}
         columns = {column["name"]: column for column in self.processor.columns}
         applied = {}
@@ -1426,54 +1431,6 @@ def merge_generated(original: pd.Series, targets: np.ndarray, generated: pd.Seri
 
 def _time_dtype(processor: TimeAutoDiffProcessor):
     return "datetime64[ns]" if processor.time_info["kind"] == "datetime" else float
-
-
-def best_baseline(center, values, past, future, horizon, period) -> dict:
-    """
-    The baseline and per-step weights with the smallest backtest error for one column (see `calibrate_forecasts`).
-
-    `center` is `(num_origins, horizon)` model point forecasts, `values` the column in table rows (floats, NaN =
-    missing), `past`/`future` the history and forecast rows of every origin.
-    """
-    truth = values[future]
-    options = {}
-    for kind in ("seasonal", "last_value") if period else ("last_value",):
-        baseline = np.stack([baseline_forecast(values[rows], horizon, kind, period) for rows in past])
-        weights, combined_mae, model_mae = fit_step_weights(center, baseline, truth)
-        known = ~(np.isnan(center) | np.isnan(baseline) | np.isnan(truth))
-        baseline_mae = float(np.abs(baseline - truth)[known].mean()) if known.any() else float("nan")
-        options[kind] = {
-            "baseline": kind,
-            "weights": [float(w) for w in weights],
-            "model_mae": model_mae,
-            "baseline_mae": baseline_mae,
-            "combined_mae": combined_mae,
-        }
-    scored = [option for option in options.values() if np.isfinite(option["combined_mae"])]
-    if scored:
-        best = min(scored, key=lambda option: option["combined_mae"])
-    else:  # nothing to score on (e.g. the column is missing throughout): keep the model's forecast
-        best = {**options["last_value"], "weights": [0.0] * horizon}
-    # unknown errors are written as JSON null, not NaN
-    return {
-        key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in best.items()
-    }
-
-
-def read_forecast_calibration(path: Path) -> dict:
-    """Read and check a saved `forecast_calibration.json` (plain JSON; a malformed file is a clear error)."""
-    try:
-        calibration = json.loads(path.read_text())
-        for key in ("columns", "columns_with_future_metadata"):
-            for name, setting in calibration.get(key, {}).items():
-                if setting["baseline"] not in ("seasonal", "last_value") or not setting["weights"]:
-                    raise ValueError(f"column {name!r}: unknown baseline or no weights")
-                [float(weight) for weight in setting["weights"]]
-        if "columns" not in calibration:
-            raise ValueError("no 'columns' entry")
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{str(path)!r} is not a valid forecast calibration: {error}") from None
-    return calibration
 
 
 def check_model_index(folder: str | os.PathLike) -> None:
