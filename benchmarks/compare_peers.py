@@ -148,7 +148,7 @@ def command_ours(options) -> None:
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     steps = options.inference_steps
-    schema, targets = task["schema"], task["targets"]
+    targets = task["targets"]
     timing = {"method": OURS, "tasks": {}}
     record = json.loads((model_dir(options) / "training_args.json").read_text())
     train_seconds = record.get("train_seconds")
@@ -171,6 +171,30 @@ def command_ours(options) -> None:
     filled.to_parquet(out / "imputed.parquet", index=False)
 
     series = pd.read_parquet(task_dir / "forecast_series.parquet")
+    frames, seconds = our_forecasts(pipe, task, series, steps)
+    for kind, frame in frames.items():
+        frame.to_parquet(out / f"{kind}.parquet", index=False)
+        timing["tasks"][kind] = {"train_seconds": train_seconds, "sample_seconds": seconds[kind]}
+    import timeautodiff_hf
+
+    timing["peak_rss_mb"] = peak_rss_mb()
+    timing["peak_rss_scope"] = "inference process (loading + all three tasks); training RSS was not recorded"
+    timing["versions"] = {"timeautodiff_hf": timeautodiff_hf.__version__, "torch": torch.__version__}
+    timing["settings"] = (
+        f"DPM-Solver++ {steps} steps; forecasts: median of 10 sample paths from {task['context']} steps"
+    )
+    (out / "timing.json").write_text(json.dumps(timing, indent=2))
+    print(json.dumps(timing, indent=2))
+
+
+def our_forecasts(pipe, task: dict, series: pd.DataFrame, steps: int) -> tuple[dict, dict]:
+    """
+    Median of 10 forecast paths from every origin of the task, without and (when the model has metadata columns)
+    with the known future metadata: `({kind: frame with origin, step and the targets}, {kind: seconds})`.
+    """
+    import torch
+
+    schema, targets = task["schema"], task["targets"]
     horizon, context = task["horizon"], task["context"]
     group_key = schema.get("time_column") or "step"
     frames = {"forecast": [], "forecast_known_future_metadata": []}
@@ -197,18 +221,7 @@ def command_ours(options) -> None:
             median.insert(0, "step", np.arange(len(median)))
             median.insert(0, "origin", origin)
             frames[kind].append(median)
-    for kind, parts in frames.items():
-        if parts:
-            pd.concat(parts, ignore_index=True).to_parquet(out / f"{kind}.parquet", index=False)
-            timing["tasks"][kind] = {"train_seconds": train_seconds, "sample_seconds": seconds[kind]}
-    import timeautodiff_hf
-
-    timing["peak_rss_mb"] = peak_rss_mb()
-    timing["peak_rss_scope"] = "inference process (loading + all three tasks); training RSS was not recorded"
-    timing["versions"] = {"timeautodiff_hf": timeautodiff_hf.__version__, "torch": torch.__version__}
-    timing["settings"] = f"DPM-Solver++ {steps} steps; forecasts: median of 10 sample paths from {context} steps"
-    (out / "timing.json").write_text(json.dumps(timing, indent=2))
-    print(json.dumps(timing, indent=2))
+    return {kind: pd.concat(parts, ignore_index=True) for kind, parts in frames.items() if parts}, seconds
 
 
 # ---------------------------------------------------------------------------------------------------- scoring

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -795,9 +794,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 continue
             history = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
             paths = frames[name].to_numpy(dtype=float, copy=True).reshape(num_samples, len(histories), horizon)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (drawn as missing) stay NaN
-                centers = np.nanmedian(paths, axis=0)
+            centers = np.median(paths, axis=0)  # forecasts are decoded complete (no missing draws)
             for index, rows in enumerate(histories):
                 baseline = baseline_forecast(history[rows], horizon, setting["baseline"], calibration.get("period"))
                 paths[:, index] = combine_with_baseline(paths[:, index], centers[index], baseline, setting["weights"])

@@ -19,40 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _paths import ROOT  # noqa: F401  (makes benchmarks/ importable)
 from accelerate import PartialState
+from compare_peers import column_scales, forecast_score, our_forecasts, without_sentinels
 from diffusers import DPMSolverMultistepScheduler
 
 from timeautodiff_hf import TimeAutoDiffPipeline
 from timeautodiff_hf.trainer import calibrate_forecasts
-
-
-def forecast_errors(pipe, task, series, train, steps):
-    targets, horizon, context = task["targets"], task["horizon"], task["context"]
-    schema = task["schema"]
-    group_key = schema.get("time_column") or "step"
-    scales = {name: train[name].astype(float).std() for name in targets}
-    errors = {"forecast": [], "forecast_known_future_metadata": []}
-    for index, origin in enumerate(task["origins"]):
-        history = series.iloc[origin - context : origin]
-        truth = series.iloc[origin : origin + horizon].reset_index(drop=True)
-        variants = {"forecast": None}
-        if pipe.processor.metadata_columns:
-            keys = [c for c in [schema.get("time_column"), schema.get("entity_column")] if c]
-            variants["forecast_known_future_metadata"] = truth[keys + pipe.processor.metadata_columns]
-        for kind, future in variants.items():
-            samples = pipe.forecast(
-                history,
-                horizon=horizon,
-                metadata_future=future,
-                num_samples=10,
-                num_inference_steps=steps,
-                generator=torch.Generator().manual_seed(index),
-            )
-            median = samples.groupby(group_key, sort=True)[targets].median().reset_index(drop=True)
-            errors[kind].append(
-                [np.nanmean(np.abs(median[n].to_numpy(float) - truth[n].to_numpy(float))) / scales[n] for n in targets]
-            )
-    return {kind: float(np.mean(rows)) for kind, rows in errors.items() if rows}
 
 
 def main():
@@ -89,44 +62,37 @@ def main():
             )
     print(f"calibration: {seconds:.1f} s on {len(validation)} validation rows, {calibration['num_origins']} origins")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
-    combined = forecast_errors(pipe, task, series, train, options.steps)
+    truth = without_sentinels(series, task.get("missing_values", {}))
+    scales = column_scales(without_sentinels(train, task.get("missing_values", {})), task["targets"])
+
+    def score(frame):
+        return forecast_score(frame, truth, task, scales)
+
+    report = {
+        "calibrated": {
+            kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps)[0].items()
+        }
+    }
     pipe.forecast_calibration = None
-    alone = forecast_errors(pipe, task, series, train, options.steps)
-    naive = pd.read_parquet(run / "outputs" / "seasonal_naive" / "forecast.parquet")
-    scales = {name: train[name].astype(float).std() for name in task["targets"]}
-    truth = pd.concat(
-        [series.iloc[o : o + task["horizon"]][task["targets"]].reset_index(drop=True) for o in task["origins"]],
-        ignore_index=True,
-    )
-    naive_mae = np.mean(
-        [np.nanmean(np.abs(naive[n].to_numpy(float) - truth[n].to_numpy(float))) / scales[n] for n in task["targets"]]
-    )
-    last = pd.concat(
+    report["model_alone"] = {
+        kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps)[0].items()
+    }
+    report["seasonal_naive"] = score(pd.read_parquet(run / "outputs" / "seasonal_naive" / "forecast.parquet"))
+    last_value = pd.concat(
         [
             pd.DataFrame(
                 {
-                    n: [series[n].iloc[o - task["context"] : o].astype(float).dropna().iloc[-1]] * task["horizon"]
-                    for n in task["targets"]
+                    "origin": origin,
+                    "step": np.arange(task["horizon"]),
+                    **{n: truth[n].iloc[origin - task["context"] : origin].dropna().iloc[-1] for n in task["targets"]},
                 }
             )
-            for o in task["origins"]
+            for origin in task["origins"]
         ],
         ignore_index=True,
     )
-    last_mae = np.mean(
-        [np.nanmean(np.abs(last[n].to_numpy(float) - truth[n].to_numpy(float))) / scales[n] for n in task["targets"]]
-    )
-    print(
-        json.dumps(
-            {
-                "model_alone": alone,
-                "calibrated": combined,
-                "seasonal_naive": float(naive_mae),
-                "last_value": float(last_mae),
-            },
-            indent=2,
-        )
-    )
+    report["last_value"] = score(last_value)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
