@@ -123,7 +123,14 @@ def command_prepare(options) -> None:
         dataset=options.dataset,
         num_windows=options.num_windows,
         num_origins=options.num_origins,
+        horizon=options.horizon,
+        context=options.context,
     )
+    if not task["origins"]:
+        raise SystemExit(
+            f"no forecast origin fits {options.context} context + {options.horizon} horizon steps (or a season of "
+            f"history) in the forecast series (the first entity's test part); lower --horizon."
+        )
     print(f"task written to {run_dir(options) / 'task'}: {len(task['origins'])} origins, targets {task['targets']}")
 
 
@@ -507,6 +514,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="Our trained pipeline (default benchmarks/runs/NAME/model).")
     parser.add_argument("--num-windows", type=int, default=1000)
     parser.add_argument("--num-origins", type=int, default=40)
+    parser.add_argument("--horizon", type=int, default=24, help="Forecast steps (prepare).")
+    parser.add_argument("--context", type=int, default=24, help="History steps given to forecasters (prepare).")
     parser.add_argument("--inference-steps", type=int, default=20, help="DPM-Solver++ steps for our model.")
     parser.add_argument("--repeats", type=int, default=3, help="Discriminative score repeats.")
     parser.add_argument("--discriminative-steps", type=int, default=400)
