@@ -94,36 +94,6 @@ def test_impute_fills_missing_cells_and_keeps_observed_cells_bit_for_bit(pipe):
     pd.testing.assert_series_equal(filled["load"], holes["load"])
 
 
-def test_latent_refinement_fits_the_observed_cells_and_impute_keeps_them(pipe):
-    table = make_tiny_table(num_steps=24, seed=5)
-    batch = pipe.processor.encode(table, stride=24)
-    values = torch.as_tensor(batch["values"], dtype=torch.float32)
-    mask = torch.as_tensor(batch["observed_mask"], dtype=torch.float32)
-    mask[:, ::4, 0] = 0.0  # cells to fill are not fitted
-    start = torch.randn(values.shape[0], values.shape[1], pipe.vae.config.latent_dim, generator=seeded())
-
-    def observed_loss(latents):
-        with torch.no_grad():
-            parts = pipe.vae.reconstruction_loss(pipe.vae.decode(latents), values, mask)
-        return float(parts["continuous"] + parts["binary"] + parts["categorical"])
-
-    refined = pipe._refine_latents(start, values, mask, steps=30)
-    assert refined.shape == start.shape and not refined.requires_grad
-    assert observed_loss(refined) < 0.8 * observed_loss(start)
-    assert all(parameter.grad is None for parameter in pipe.vae.parameters())
-
-    holes = table.copy()
-    holes.loc[::3, "temperature"] = np.nan
-    pipe.latent_refinement_steps = 5
-    try:
-        filled = pipe.impute(holes, num_inference_steps=3, generator=seeded())
-    finally:
-        pipe.latent_refinement_steps = type(pipe).latent_refinement_steps
-    observed = holes["temperature"].notna()
-    assert not filled["temperature"].isna().any()
-    assert np.array_equal(filled.loc[observed, "temperature"], holes.loc[observed, "temperature"])
-
-
 def test_impute_with_several_samples_returns_every_draw_and_a_point_estimate(pipe):
     table = make_tiny_table(num_steps=16, seed=4)
     table.loc[::3, "load"] = np.nan

@@ -135,8 +135,6 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
     blend_with_interpolation: bool = True
     forecast_calibration: dict | None = None
     missingness_candidates: int = 4
-    latent_refinement_steps: int = 0
-    latent_refinement_rate: float = 0.05
 
     def __init__(
         self, vae: TimeAutoDiffVAE, denoiser: TimeAutoDiffDenoiser, scheduler, processor: TimeAutoDiffProcessor
@@ -1089,7 +1087,6 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             guidance_scale,
             generator,
             batch_size,
-            refine_steps=self.latent_refinement_steps,
         )
         return generated
 
@@ -1104,7 +1101,6 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         generator,
         batch_size,
         anchor_decay: float | None = None,
-        refine_steps: int = 0,
     ):
         """
         Run the reverse diffusion for windows of length up to the model's training window or longer (attention and
@@ -1154,10 +1150,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     latents = self.scheduler.step(model_output, timestep, latents, **step_kwargs).prev_sample
                     progress_bar.update()
                 # 3. decode, keep continuous values inside the training range, copy observed cells back
-                latents = latents / scaling_factor
-                if refine_steps and bool(condition_mask.any()):
-                    latents = self._refine_latents(latents, condition_values, condition_mask, refine_steps)
-                decoded, observed_probability = self.vae.decode_to_values(latents)
+                decoded, observed_probability = self.vae.decode_to_values(latents / scaling_factor)
                 if anchor_decay is not None and continuous and bool(condition_mask[..., continuous].any()):
                     anchored = anchor_to_observed(
                         decoded.float().cpu().numpy(),
@@ -1172,23 +1165,6 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 outputs.append(decoded.float().cpu().numpy())
                 probabilities.append(observed_probability.float().cpu().numpy())
         return np.concatenate(outputs).astype(np.float64), np.concatenate(probabilities).astype(np.float64)
-
-    def _refine_latents(self, latents, condition_values, condition_mask, steps: int) -> torch.Tensor:
-        """
-        Move sampled (unscaled) latents so that the decoder reproduces the observed cells: a few Adam steps on the
-        type-aware reconstruction loss of the condition cells, starting from the diffusion sample (the early stop
-        keeps it close). Cells to fill are then decoded from latents consistent with their whole observed row.
-        """
-        start = latents.detach()
-        refined = start.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([refined], lr=self.latent_refinement_rate)
-        with torch.enable_grad():
-            for _ in range(steps):
-                parts = self.vae.reconstruction_loss(self.vae.decode(refined), condition_values, condition_mask)
-                loss = parts["continuous"] + parts["binary"] + parts["categorical"]
-                (refined.grad,) = torch.autograd.grad(loss, refined)
-                optimizer.step()
-        return refined.detach()
 
     def _continuous_range(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-column bounds in model space: the training range for continuous columns, unbounded otherwise."""
