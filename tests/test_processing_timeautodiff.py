@@ -1290,3 +1290,13 @@ def test_when_return_tensors_is_pt_then_model_inputs_are_float32_tensors_with_th
         check_exact=False,
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("frequency", ["h", "15min", "D", "MS", "B"])
+def test_timestamps_for_many_starts_equal_one_start_at_a_time(frequency):
+    table = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=60, freq=frequency), "x": np.arange(60.0)})
+    processor = TimeAutoDiffProcessor(time_column="time", sequence_length=8).fit(table)
+    starts = [processor.to_internal_time(value) for value in ["2024-01-03", "2024-03-01", "2024-01-05"]]
+    together = processor.step_timestamps_for_starts(starts, 8)
+    one_by_one = np.stack([processor.step_timestamps(start, 8) for start in starts])
+    assert together.dtype == one_by_one.dtype and np.array_equal(together, one_by_one)

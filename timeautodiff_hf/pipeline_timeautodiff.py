@@ -1323,7 +1323,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             starts = [processor.to_internal_time(value) for value in starts]
         if processor.time_info["kind"] == "index":
             return np.tile(np.arange(length), (num_sequences, 1))
-        return np.stack([processor.step_timestamps(value, length) for value in starts])
+        return processor.step_timestamps_for_starts(starts, length)
 
     def _missingness_candidate_count(self, missing: str) -> int:
         """Candidates per sequence for the missingness calibration: 1 (no extra draws) unless it applies."""

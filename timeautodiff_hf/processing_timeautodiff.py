@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Tick
 from transformers import FeatureExtractionMixin
 from transformers.utils import logging
 
@@ -787,6 +788,21 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         `start` is in the internal time representation (naive UTC for datetimes), see `to_internal_time`.
         """
         return self.grid_timestamps(start, 0, num_steps)
+
+    def step_timestamps_for_starts(self, starts: list, num_steps: int) -> np.ndarray:
+        """`step_timestamps` for many starts at once: `(len(starts), num_steps)`.
+
+        Fixed-length steps (hours, minutes, days without a time zone) are added in one array operation; calendar
+        steps (months, business days) and time zones go through `step_timestamps` one start at a time.
+        """
+        self._check_fitted()
+        if self.time_info["kind"] == "datetime" and not self.time_info.get("timezone"):
+            offset = to_offset(self.time_info["frequency"])
+            if isinstance(offset, Tick):
+                first = np.asarray([pd.Timestamp(start).to_datetime64() for start in starts], dtype="datetime64[ns]")
+                steps = np.arange(num_steps) * np.timedelta64(offset.nanos, "ns")
+                return first[:, None] + steps[None, :]
+        return np.stack([self.step_timestamps(start, num_steps) for start in starts])
 
     def grid_timestamps(self, anchor: Any, anchor_position: int, num_steps: int) -> np.ndarray:
         """`num_steps` grid timestamps such that the one at `anchor_position` equals `anchor` (internal time)."""
