@@ -216,6 +216,7 @@ def evaluate_imputation(
     )
     return {
         "normalised_mae": {key: float(np.mean(value)) for key, value in scores.items()},
+        "per_column": {key: dict(zip(targets, np.round(value, 4).tolist())) for key, value in scores.items()},
         "observed_cells_unchanged": bool(observed_unchanged),
         "num_hidden_cells": int(sum(h.sum() for h in hidden.values())),
         "seconds": round(seconds, 2),

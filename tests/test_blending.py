@@ -9,7 +9,16 @@ import torch
 from tiny_model import make_tiny_table, train_tiny_pipeline
 
 from timeautodiff_hf import TimeAutoDiffPipeline
-from timeautodiff_hf.blending import best_model_weight, blend, linear_interpolation, time_order, validation_cells
+from timeautodiff_hf.blending import (
+    best_model_weight,
+    blend,
+    fit_cell_regression,
+    gap_lengths,
+    linear_interpolation,
+    predict_cells,
+    time_order,
+    validation_cells,
+)
 
 
 def test_linear_interpolation_follows_time_order_and_never_crosses_entities():
@@ -65,6 +74,27 @@ def test_best_model_weight_picks_the_better_source_and_blend_keeps_the_model_wit
     assert blend(np.array([1.0, 2.0]), np.array([3.0, np.nan]), 0.25).tolist() == [2.5, 2.0]
 
 
+def test_cell_regression_recovers_a_total_from_its_parts_and_needs_enough_cells():
+    rng = np.random.default_rng(0)
+    parts = rng.gamma(2.0, 50.0, size=(300, 2))
+    total = parts.sum(axis=1)
+    line, model = total + rng.normal(0, 40, 300), total + rng.normal(0, 30, 300)
+    features = np.column_stack([line, model, parts])
+    fit, error = fit_cell_regression(total, features, seed=0)
+    assert error < 0.1 * np.abs(model - total).mean()
+    np.testing.assert_allclose(predict_cells(fit, features[:5]), total[:5], atol=5.0)
+    assert fit_cell_regression(total[:20], features[:20], seed=0) == (None, float("inf"))
+
+
+def test_gap_lengths_count_each_run_of_missing_cells_within_its_entity():
+    missing = np.array([0, 1, 1, 0, 1, 0, 1, 1, 1, 1], dtype=bool)
+    assert gap_lengths(missing, np.arange(10)).tolist() == [0, 2, 2, 0, 1, 0, 4, 4, 4, 4]
+    groups = np.array(list("aaaaaaabbb"))  # the last run is split between two entities
+    assert gap_lengths(missing, np.arange(10), groups).tolist() == [0, 2, 2, 0, 1, 0, 1, 3, 3, 3]
+    shuffled = np.array([3, 0, 2, 1])  # time order differs from row order
+    assert gap_lengths(np.array([True, False, True, True]), shuffled).tolist() == [3, 0, 3, 3]
+
+
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
     pipeline = TimeAutoDiffPipeline.from_pretrained(train_tiny_pipeline(tmp_path_factory.mktemp("blend")))
@@ -108,3 +138,21 @@ def test_several_draws_are_blended_with_the_same_weights(pipe):
     assert draws.groupby("sample")["temperature"].apply(lambda s: s.notna().all()).all()
     point = draws.attrs["point_estimate"]
     assert point.shape == holes.shape and point["temperature"].notna().all()
+
+
+def test_cross_column_regression_is_kept_only_where_it_validates_and_keeps_observed_cells(pipe):
+    table = make_tiny_table(num_steps=300, seed=7)
+    hidden = np.random.default_rng(1).random(len(table)) < 0.15
+    holes = table.copy()
+    holes["temperature"] = holes["temperature"].mask(hidden)
+    errors = {}
+    for flag in (False, True):
+        pipe.regress_on_other_columns = flag
+        filled = pipe.impute(holes, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+        errors[flag] = np.abs(filled.loc[hidden, "temperature"] - table.loc[hidden, "temperature"]).mean()
+        assert filled.loc[~hidden, "temperature"].equals(table.loc[~hidden, "temperature"])
+        assert filled["temperature"].notna().all()
+        regressed = filled.attrs["regressed_columns"]
+        assert regressed == {} or regressed == {"temperature": ["load"]}
+    pipe.regress_on_other_columns = True
+    assert errors[True] <= 1.1 * errors[False]
