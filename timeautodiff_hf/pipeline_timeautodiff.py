@@ -132,12 +132,12 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             values as they are.
         regress_on_other_columns (`bool`, defaults to `True`): with `blend_with_interpolation`, the same validation
             pass also fits, per continuous column, a ridge regression of the hidden cells on their line, the model's
-            value and the other continuous columns of the same step (observed ones only), and keeps it where its
-            cross-validated error beats the blend; `impute` then predicts the missing cells whose step has all those
-            columns observed with it (the rest are blended). It recovers relations the latent bottleneck only
-            approximates: on bike sharing (`cnt = casual + registered`) the imputation error drops from 0.167 to
-            0.043. Columns where it does not validate (PM2.5) are untouched; the fitted columns are returned in
-            `result.attrs["regressed_columns"]`.
+            value and the same step's values of the (up to 3) other continuous columns most correlated with it, and
+            keeps it where its cross-validated error beats the blend; `impute` then predicts the missing cells of
+            short gaps (<= 3 steps) whose step has those columns observed (the rest are blended). It recovers
+            relations the latent bottleneck only approximates: on bike sharing (`cnt = casual + registered`) the
+            imputation error drops from 0.167 to 0.044. Columns where it does not validate (PM2.5) are untouched;
+            the fitted columns are returned in `result.attrs["regressed_columns"]`.
         missingness_candidates (`int`, defaults to 4): unconditional generation with `missing="as_data"` from a
             model whose training data had missing cells draws this many complete candidates per sequence and keeps
             one, chosen so that each column's expected missing rate equals the training rate (see
