@@ -647,6 +647,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             holdout[name] = holdout[name].mask(pd.Series(hidden[name], index=holdout.index))
         validation = self(observed=holdout, num_samples=1, **sampling).frames
         weights, regressions = {}, {}
+        correlations = self._regressor_candidates(table) if self.regress_on_other_columns else None
         for name, values in targets.items():
             cells = hidden[name]
             unknown = np.isnan(values) | cells
@@ -654,7 +655,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             model = validation[name].to_numpy(dtype=float)
             weights[name] = best_model_weight(values[cells], model[cells], line[cells])
             if self.regress_on_other_columns:
-                regressors = self._regressor_columns(name, table)
+                regressors = self._regressor_columns(name, correlations)
                 # only short gaps whose step has every regressor observed: a filled regressor would carry model error
                 short = gap_lengths(unknown, order, groups) <= MAX_REGRESSION_GAP
                 rows = cells & short & self._all_observed(holdout, regressors)
@@ -671,26 +672,31 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             observed &= self.processor._apply_missing_sentinels(table[name], name).notna().to_numpy()
         return observed
 
-    def _regressor_columns(self, name: str, table: pd.DataFrame) -> list[str]:
+    def _regressor_candidates(self, table: pd.DataFrame) -> pd.DataFrame:
         """
-        The same step's values a cell of `name` is regressed on: the `MAX_REGRESSORS` other continuous columns most
-        correlated with it, among those observed in at least `MIN_REGRESSOR_OBSERVED` of the table's rows (the
-        regression needs steps where all of them are observed, so few and often observed ones).
+        Absolute correlations between the table's continuous columns (sentinels as missing; one pass for all
+        columns). Columns observed in fewer than `MIN_REGRESSOR_OBSERVED` of the rows are left out as regressors.
         """
-        sentinels_removed = self.processor._apply_missing_sentinels
-        values = {
-            column["name"]: sentinels_removed(table[column["name"]], column["name"]).astype(float)
-            for column in self.processor.columns
-            if column["kind"] == "continuous" and column["name"] in table.columns
-        }
-        target = values.pop(name)
-        strength = {
-            other: abs(series.corr(target))
-            for other, series in values.items()
-            if series.notna().mean() >= MIN_REGRESSOR_OBSERVED
-        }
-        ranked = sorted((other for other in strength if np.isfinite(strength[other])), key=lambda o: -strength[o])
-        return ranked[:MAX_REGRESSORS]
+        values = pd.DataFrame(
+            {
+                column["name"]: self.processor._apply_missing_sentinels(table[column["name"]], column["name"])
+                for column in self.processor.columns
+                if column["kind"] == "continuous" and column["name"] in table.columns
+            },
+            dtype=float,
+        )
+        correlations = values.corr().abs()
+        often_observed = values.notna().mean() >= MIN_REGRESSOR_OBSERVED
+        return correlations.loc[:, often_observed.to_numpy()]
+
+    @staticmethod
+    def _regressor_columns(name: str, correlations: pd.DataFrame) -> list[str]:
+        """
+        The same step's values a cell of `name` is regressed on: the `MAX_REGRESSORS` other often observed
+        continuous columns most correlated with it (the regression needs steps where all of them are observed).
+        """
+        strength = correlations.loc[name].drop(labels=[name], errors="ignore").dropna()
+        return strength.sort_values(ascending=False, kind="stable").index[:MAX_REGRESSORS].tolist()
 
     @staticmethod
     def _cell_features(line: np.ndarray, model: np.ndarray, rows: pd.DataFrame, regressors: list[str]) -> np.ndarray:
