@@ -20,6 +20,8 @@ from pandas.tseries.frequencies import to_offset
 from .anchoring import anchor_to_observed
 from .blending import (
     MAX_REGRESSION_GAP,
+    MAX_REGRESSORS,
+    MIN_REGRESSOR_OBSERVED,
     best_model_weight,
     blend,
     blend_error,
@@ -77,8 +79,6 @@ FORECAST_CALIBRATION_FILE = "forecast_calibration.json"
 MISSING_MODES = ("as_data", "none")
 # Share of the window that forecasts keep as history: 18 of 24 steps lowered the forecast error by 7 % on bike
 # sharing (against half the window).
-MIN_REGRESSOR_OBSERVED = 0.75
-MAX_REGRESSORS = 3
 FORECAST_CONTEXT_FRACTION = 0.75
 
 
@@ -647,7 +647,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             holdout[name] = holdout[name].mask(pd.Series(hidden[name], index=holdout.index))
         validation = self(observed=holdout, num_samples=1, **sampling).frames
         weights, regressions = {}, {}
-        correlations = self._regressor_candidates(table) if self.regress_on_other_columns else None
+        if self.regress_on_other_columns:
+            table_values, holdout_values = self._continuous_values(table), self._continuous_values(holdout)
+            correlations = self._regressor_correlations(table_values)
         for name, values in targets.items():
             cells = hidden[name]
             unknown = np.isnan(values) | cells
@@ -658,36 +660,33 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 regressors = self._regressor_columns(name, correlations)
                 # only short gaps whose step has every regressor observed: a filled regressor would carry model error
                 short = gap_lengths(unknown, order, groups) <= MAX_REGRESSION_GAP
-                rows = cells & short & self._all_observed(holdout, regressors)
-                features = self._cell_features(line[rows], model[rows], holdout.loc[rows], regressors)
+                rows = cells & short & holdout_values[regressors].notna().all(axis=1).to_numpy()
+                features = self._cell_features(line[rows], model[rows], holdout_values.loc[rows], regressors)
                 fit, error = fit_cell_regression(values[rows], features, seed)
                 if fit is not None and error < blend_error(values[rows], model[rows], line[rows], weights[name]):
                     regressions[name] = {"regressors": regressors, **fit}
         return weights, regressions
 
-    def _all_observed(self, table: pd.DataFrame, names: list[str]) -> np.ndarray:
-        """Rows of `table` where every column of `names` is observed (missing-value sentinels count as missing)."""
-        observed = np.ones(len(table), dtype=bool)
-        for name in names:
-            observed &= self.processor._apply_missing_sentinels(table[name], name).notna().to_numpy()
-        return observed
-
-    def _regressor_candidates(self, table: pd.DataFrame) -> pd.DataFrame:
-        """
-        Absolute correlations between the table's continuous columns (sentinels as missing; one pass for all
-        columns). Columns observed in fewer than `MIN_REGRESSOR_OBSERVED` of the rows are left out as regressors.
-        """
-        values = pd.DataFrame(
+    def _continuous_values(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The table's continuous columns as floats, missing-value sentinels as NaN (same index as `table`)."""
+        return pd.DataFrame(
             {
                 column["name"]: self.processor._apply_missing_sentinels(table[column["name"]], column["name"])
                 for column in self.processor.columns
                 if column["kind"] == "continuous" and column["name"] in table.columns
             },
+            index=table.index,
             dtype=float,
         )
-        correlations = values.corr().abs()
+
+    @staticmethod
+    def _regressor_correlations(values: pd.DataFrame) -> pd.DataFrame:
+        """
+        Absolute correlations between the continuous columns (one pass for all of them). Columns observed in fewer
+        than `MIN_REGRESSOR_OBSERVED` of the rows are left out as regressors.
+        """
         often_observed = values.notna().mean() >= MIN_REGRESSOR_OBSERVED
-        return correlations.loc[:, often_observed.to_numpy()]
+        return values.corr().abs().loc[:, often_observed.to_numpy()]
 
     @staticmethod
     def _regressor_columns(name: str, correlations: pd.DataFrame) -> list[str]:
@@ -711,8 +710,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         step has the regressors observed, predict them with the fitted regression; observed cells stay.
         """
         order, groups = timeline
+        observed = self._continuous_values(table).notna() if regressions else None
         regressable = {
-            name: self._all_observed(table, fit["regressors"])
+            name: observed[fit["regressors"]].all(axis=1).to_numpy()
             & (gap_lengths(np.isnan(targets[name]), order, groups) <= MAX_REGRESSION_GAP)
             for name, fit in regressions.items()
         }
@@ -1170,13 +1170,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         mask = np.tile(batch["observed_mask"], (num_samples, 1, 1))
         time_features = np.tile(batch["time_features"], (num_samples, 1, 1))
         generated, _ = self._sample(
-            values,
-            mask,
-            time_features,
-            num_inference_steps,
-            guidance_scale,
-            generator,
-            batch_size,
+            values, mask, time_features, num_inference_steps, guidance_scale, generator, batch_size
         )
         return generated
 

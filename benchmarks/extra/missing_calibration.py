@@ -12,6 +12,7 @@ the training part cut into windows of the same length.
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,8 +71,7 @@ def main():
     parser.add_argument("--candidates", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--samplers", nargs="+", default=["ddpm50", "dpm20"], choices=sorted(SAMPLERS))
     options = parser.parse_args()
-    run_dir = ROOT / "benchmarks" / "runs" / options.dataset if options.run_dir is None else options.run_dir
-    run_dir = type(ROOT)(run_dir)
+    run_dir = Path(options.run_dir) if options.run_dir else ROOT / "benchmarks" / "runs" / options.dataset
     table, schema, _, _ = load(options.dataset)
     train_table, _ = time_split(table, schema)
     model_dir = run_dir / "model"
