@@ -58,12 +58,14 @@ def plot_speed() -> Path | None:
     twin = axes[0].twinx()
     twin.plot(labels, [row["discriminative_score"] for row in samplers], color="black", marker="o")
     twin.set_ylabel("discriminative score")
-    lengths = report["sequence_length_dpm10_200_sequences"]
+    fast = report["fast_sampler"]
+    fast_name = f"{fast['scheduler']}-{fast['steps']}"
+    lengths = report["sequence_length_fast_200_sequences"]
     axes[1].plot(
         [row["sequence_length"] for row in lengths], [row["whole_windows_seconds"] for row in lengths], marker="o"
     )
-    axes[1].set_title("seconds vs sequence length (200 sequences, DPM-10)", fontsize=9)
-    columns = report["columns_dpm10_200_sequences"]
+    axes[1].set_title(f"seconds vs sequence length (200 sequences, {fast_name})", fontsize=9)
+    columns = report["columns_fast_200_sequences"]
     axes[2].plot([row["columns"] for row in columns], [row["seconds"] for row in columns], marker="o")
     axes[2].set_xscale("log")
     axes[2].set_title("seconds vs number of columns (latent_dim 8)", fontsize=9)

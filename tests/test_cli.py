@@ -53,8 +53,11 @@ def test_generate_writes_csv_and_plot(model_dir, tmp_path, capsys):
     assert (tmp_path / "synthetic.png").stat().st_size > 1000
 
 
-def test_same_seed_gives_the_same_file(model_dir, tmp_path):
-    for name in ("a.csv", "b.csv"):
+@pytest.mark.parametrize("scheduler", ["ddpm", "sde-dpm"])
+def test_same_seed_gives_the_same_file(model_dir, tmp_path, scheduler):
+    """Both stochastic samplers draw their noise from the seeded generator: same seed, same file; another seed
+    gives other values."""
+    for name, seed in (("a.csv", "5"), ("b.csv", "5"), ("c.csv", "6")):
         main(
             [
                 "generate",
@@ -63,14 +66,17 @@ def test_same_seed_gives_the_same_file(model_dir, tmp_path):
                 "--num-sequences",
                 "2",
                 "--num-inference-steps",
-                "2",
+                "3",
+                "--scheduler",
+                scheduler,
                 "--seed",
-                "5",
+                seed,
                 "--output",
                 str(tmp_path / name),
             ]
         )
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "a.csv").read_text() != (tmp_path / "c.csv").read_text()
 
 
 def test_impute_fills_missing_cells_and_keeps_the_rest(model_dir, tmp_path):

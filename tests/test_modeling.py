@@ -191,6 +191,24 @@ def test_denoiser_shortcut_for_an_empty_condition_matches_the_full_computation()
     assert torch.allclose(full[:1], shortcut, atol=1e-6)
 
 
+def test_denoiser_with_a_precomputed_condition_matches_the_step_by_step_computation():
+    """The pipeline embeds the condition once per batch and reuses it at every denoising step."""
+    denoiser = make_denoiser()
+    values, observed_mask = make_batch()
+    time_features = torch.randn(3, 6, 3)
+    states = denoiser.encode_condition(time_features, values, observed_mask)
+    assert states.shape == (3, 6, 16)
+    for timestep in (1, 500, 999):
+        sample = torch.randn(3, 6, 2)
+        direct = denoiser(sample, timestep, time_features, values, observed_mask).sample
+        cached = denoiser(sample, timestep, time_features, values, observed_mask, condition_states=states).sample
+        assert torch.allclose(direct, cached, atol=1e-6)
+    # the precomputed states are what the denoiser reads: another condition's states change the output
+    other = denoiser.encode_condition(time_features, values + 3.0 * observed_mask, observed_mask)
+    changed = denoiser(sample, 999, time_features, values, observed_mask, condition_states=other).sample
+    assert not torch.allclose(direct, changed)
+
+
 def test_condition_masks_teach_static_conditioning_and_leave_tables_without_static_columns_unchanged():
     observed_mask = torch.ones(600, 8, 5)
     without = sample_condition_mask(observed_mask, metadata_indices=[3], generator=torch.Generator().manual_seed(0))

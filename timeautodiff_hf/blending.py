@@ -19,9 +19,13 @@ MODEL_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 MIN_VALIDATION_CELLS = 30
 MIN_REGRESSION_CELLS_PER_FEATURE = 10
 MAX_REGRESSION_GAP = 3
-# Regressors of a cell: the few other continuous columns most correlated with it, among those observed often enough
-# that steps with all of them observed are common (6 instead of 3 was worse on ETTh1 and AirQuality).
+# Regressors of a cell: at most a few other continuous columns, among those observed often enough that steps with
+# all of them observed are common (6 instead of 3 was worse on ETTh1 and AirQuality), chosen by forward selection
+# from the most correlated ones (a part of a total needs the total and the other part, which need not be the columns
+# most correlated with it).
 MAX_REGRESSORS = 3
+REGRESSOR_CANDIDATES = 8
+MIN_RELATIVE_GAIN = 0.01
 MIN_REGRESSOR_OBSERVED = 0.75
 
 
@@ -67,6 +71,43 @@ def linear_interpolation(
     return result
 
 
+def cubic_interpolation(
+    values: np.ndarray, missing: np.ndarray, order: np.ndarray, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """
+    Like `linear_interpolation`, but through the two nearest observed cells on each side of a gap (the cubic
+    through those four points), which follows the curvature of smooth cycles (a daily traffic peak) that a line
+    cuts. Cells with fewer than two observed cells on a side get the line.
+    """
+    result = linear_interpolation(values, missing, order, groups)
+    sorted_groups = np.zeros(len(order)) if groups is None else pd.factorize(groups[order])[0]
+    boundaries = np.flatnonzero(np.diff(sorted_groups)) + 1
+    for rows in np.split(order, boundaries):
+        gaps = missing[rows]
+        if not gaps.any() or (~gaps).sum() < 4:
+            continue
+        steps = np.arange(len(rows), dtype=float)
+        known, known_values = steps[~gaps], values[rows[~gaps]].astype(float)
+        targets = steps[gaps]
+        right = np.searchsorted(known, targets)
+        inside = (right >= 2) & (right <= len(known) - 2)
+        if not inside.any():
+            continue
+        at = targets[inside]
+        nodes = right[inside][:, None] + np.arange(-2, 2)
+        x, y = known[nodes], known_values[nodes]
+        estimate = np.zeros(len(at))
+        for i in range(4):
+            basis = np.ones(len(at))
+            for j in range(4):
+                if j != i:
+                    basis *= (at - x[:, j]) / (x[:, i] - x[:, j])
+            estimate += basis * y[:, i]
+        filled = rows[gaps]
+        result[filled[inside]] = estimate
+    return result
+
+
 def validation_cells(missing: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """
     Observed cells to hide for the validation pass: the column's missing pattern shifted in time by a random offset
@@ -106,8 +147,8 @@ def blend(model: np.ndarray, interpolated: np.ndarray, weight: float) -> np.ndar
 
 def fit_cell_regression(truth: np.ndarray, features: np.ndarray, seed: int) -> tuple[dict | None, float]:
     """
-    Ridge regression of held-out cells on `features` (their line, the model's value, and the other continuous
-    columns at the same step), with its 5-fold cross-validated mean absolute error.
+    Ridge regression of held-out cells on `features` (their line, the cubic through their neighbours, the model's
+    value, and the other continuous columns at the same step), with its 5-fold cross-validated mean absolute error.
 
     A missing cell of one column is often pinned by the other columns of its step (a total and its parts, a
     temperature and a felt temperature); the model's latent bottleneck only approximates such relations, a
@@ -137,6 +178,70 @@ def fit_cell_regression(truth: np.ndarray, features: np.ndarray, seed: int) -> t
         "intercept": float(regression.intercept_),
     }
     return fit, float(np.abs(predicted - targets).mean())
+
+
+def select_regressors(
+    truth: np.ndarray, base: np.ndarray, candidates: dict[str, np.ndarray], fallback_error: np.ndarray, seed: int
+) -> list[str]:
+    """
+    Forward selection of up to `MAX_REGRESSORS` candidate columns for `fit_cell_regression`, by the error `impute`
+    will make: a regression is used only on cells whose step has all its regressors observed and the blend elsewhere,
+    so each candidate set is scored by the 5-fold cross-validated least-squares error on its cells plus the blend's
+    error on the rest. Starting from the best single column, pair or leading group, a column is added while it lowers
+    that error.
+
+    Args:
+        truth (`np.ndarray`): the held-out cells' true values.
+        base (`np.ndarray` of shape `(num_cells, num_features)`): features every regression has (line, model...).
+        candidates (`dict[str, np.ndarray]`): column name -> its inputs at the same cells, `(num_cells,)` or
+            `(num_cells, k)` (NaN where unobserved), most promising first.
+        fallback_error (`np.ndarray`): absolute error of the blend at every cell.
+        seed (`int`): for the fold assignment.
+    """
+    usable = np.isfinite(truth) & np.isfinite(base).all(axis=1) & np.isfinite(fallback_error)
+    folds = np.random.default_rng(seed).integers(0, 5, len(truth))
+
+    def total_error(names: list[str]) -> float:
+        rows = usable.copy()
+        for name in names:
+            finite = np.isfinite(candidates[name])
+            rows &= finite if finite.ndim == 1 else finite.all(axis=1)
+        inputs = np.column_stack([np.ones(int(rows.sum())), base[rows], *[candidates[name][rows] for name in names]])
+        if rows.sum() < max(MIN_VALIDATION_CELLS, MIN_REGRESSION_CELLS_PER_FEATURE * (inputs.shape[1] - 1)):
+            return float("inf")
+        targets, fold = truth[rows], folds[rows]
+        predicted = np.empty(len(targets))
+        for k in range(5):
+            held_out = fold == k
+            if held_out.any():
+                coefficients = np.linalg.lstsq(inputs[~held_out], targets[~held_out], rcond=None)[0]
+                predicted[held_out] = inputs[held_out] @ coefficients
+        return float((np.abs(predicted - targets).sum() + fallback_error[usable & ~rows].sum()) / usable.sum())
+
+    # The first round also tries pairs and the first `MAX_REGRESSORS` candidates together (callers list them by
+    # correlation): a part of a total is pinned only by the total and the other parts together, while each alone
+    # can look useless.
+    names = list(candidates)
+    first = [[name] for name in names]
+    if MAX_REGRESSORS >= 2:
+        first += [[a, b] for i, a in enumerate(names) for b in names[i + 1 :]]
+    if MAX_REGRESSORS >= 3 and len(names) >= 3:
+        first.append(names[:MAX_REGRESSORS])
+    # a larger set must lower the error by at least 1 % (an exact fit leaves only rounding noise to "explain")
+    spread = float(np.abs(truth[usable] - np.median(truth[usable])).mean()) if usable.any() else 0.0
+    chosen: list[str] = []
+    best = total_error(chosen)
+    options = first
+    while options:
+        improved = False
+        for option in sorted(options, key=len):
+            score = total_error(option)
+            if score < (1 - MIN_RELATIVE_GAIN) * best - 1e-9 * spread or (len(option) == len(chosen) and score < best):
+                chosen, best, improved = option, score, True
+        if not improved or len(chosen) >= MAX_REGRESSORS:
+            break
+        options = [[*chosen, name] for name in names if name not in chosen]
+    return chosen
 
 
 def predict_cells(fit: dict, features: np.ndarray) -> np.ndarray:

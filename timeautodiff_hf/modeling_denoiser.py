@@ -136,35 +136,16 @@ class TimeAutoDiffDenoiser(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.output_modulation.weight)
         nn.init.zeros_(self.output_modulation.bias)
 
-    def forward(
-        self,
-        sample: torch.Tensor,
-        timestep: torch.Tensor | int | float,
-        time_features: torch.Tensor,
-        condition_values: torch.Tensor,
-        observed_mask: torch.Tensor,
-        return_dict: bool = True,
-    ) -> TimeAutoDiffDenoiserOutput | tuple:
+    def encode_condition(
+        self, time_features: torch.Tensor, condition_values: torch.Tensor, observed_mask: torch.Tensor
+    ) -> torch.Tensor:
         """
-        Args:
-            sample (`torch.Tensor` of shape `(batch_size, sequence_length, latent_dim)`): noisy scaled latents.
-            timestep (`torch.Tensor` of shape `(batch_size,)`, or a number): diffusion timestep(s).
-            time_features (`torch.Tensor` of shape `(batch_size, sequence_length, num_time_features)`).
-            condition_values (`torch.Tensor` of shape `(batch_size, sequence_length, num_columns)`): model-space cells;
-                only cells with `observed_mask == 1` are read.
-            observed_mask (`torch.Tensor`, same shape): 1 = the cell is given (condition), 0 = to be generated.
-            return_dict (`bool`, *optional*, defaults to `True`).
-
-        Returns:
-            `TimeAutoDiffDenoiserOutput` or `(sample,)`: the predicted noise (or v), `(batch, length, latent_dim)`.
+        The part of the denoiser's input that does not change during sampling: the embedded condition, the calendar
+        features and the positions, `(batch_size, sequence_length, hidden_size)`. The pipeline computes it once
+        per batch instead of at every denoising step (for imputation and forecasting, embedding the observed cells
+        costs about as much as a transformer block).
         """
-        batch_size, sequence_length, _ = sample.shape
-        if not torch.is_tensor(timestep):
-            timestep = torch.tensor([timestep], device=sample.device)
-        timestep = timestep.to(sample.device).reshape(-1).expand(batch_size)
-        timestep_embedding = self.timestep_embedding(self.time_proj(timestep).to(sample.dtype))
-
-        # 1. per-step inputs: noisy latent + masked condition + calendar features + position
+        batch_size, sequence_length, _ = condition_values.shape
         if observed_mask.any():
             condition = self.condition_embedding(condition_values * observed_mask, observed_mask).flatten(start_dim=2)
             condition = self.condition_projection(torch.cat([condition, observed_mask], dim=-1))
@@ -175,14 +156,45 @@ class TimeAutoDiffDenoiser(ModelMixin, ConfigMixin):
             condition = self.condition_embedding(empty, empty).flatten(start_dim=2)
             condition = self.condition_projection(torch.cat([condition, empty], dim=-1))
             condition = condition.expand(batch_size, sequence_length, -1)
-        positions = sinusoidal_positions(sequence_length, condition.shape[-1], sample.device, sample.dtype)
-        hidden_states = (
-            self.latent_projection(sample)
-            + condition
-            + self.time_feature_projection(time_features)
-            + positions
-            + timestep_embedding.unsqueeze(1)
-        )
+        positions = sinusoidal_positions(sequence_length, condition.shape[-1], condition.device, condition.dtype)
+        return condition + self.time_feature_projection(time_features) + positions
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int | float,
+        time_features: torch.Tensor,
+        condition_values: torch.Tensor,
+        observed_mask: torch.Tensor,
+        return_dict: bool = True,
+        condition_states: torch.Tensor | None = None,
+    ) -> TimeAutoDiffDenoiserOutput | tuple:
+        """
+        Args:
+            sample (`torch.Tensor` of shape `(batch_size, sequence_length, latent_dim)`): noisy scaled latents.
+            timestep (`torch.Tensor` of shape `(batch_size,)`, or a number): diffusion timestep(s).
+            time_features (`torch.Tensor` of shape `(batch_size, sequence_length, num_time_features)`).
+            condition_values (`torch.Tensor` of shape `(batch_size, sequence_length, num_columns)`): model-space cells;
+                only cells with `observed_mask == 1` are read.
+            observed_mask (`torch.Tensor`, same shape): 1 = the cell is given (condition), 0 = to be generated.
+            return_dict (`bool`, *optional*, defaults to `True`).
+            condition_states (`torch.Tensor`, *optional*): `encode_condition(time_features, condition_values,
+                observed_mask)`, when the caller computed it once for every denoising step (the three inputs are
+                then not read).
+
+        Returns:
+            `TimeAutoDiffDenoiserOutput` or `(sample,)`: the predicted noise (or v), `(batch, length, latent_dim)`.
+        """
+        batch_size = sample.shape[0]
+        if not torch.is_tensor(timestep):
+            timestep = torch.tensor([timestep], device=sample.device)
+        timestep = timestep.to(sample.device).reshape(-1).expand(batch_size)
+        timestep_embedding = self.timestep_embedding(self.time_proj(timestep).to(sample.dtype))
+
+        # 1. per-step inputs: noisy latent + (masked condition + calendar features + position)
+        if condition_states is None:
+            condition_states = self.encode_condition(time_features, condition_values, observed_mask)
+        hidden_states = self.latent_projection(sample) + condition_states + timestep_embedding.unsqueeze(1)
         # 2. local temporal mixing, then global attention blocks modulated by the timestep
         recurrent, _ = self.input_rnn(hidden_states)
         hidden_states = hidden_states + recurrent

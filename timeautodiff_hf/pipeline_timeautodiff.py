@@ -20,15 +20,17 @@ from pandas.tseries.frequencies import to_offset
 from .anchoring import anchor_to_observed
 from .blending import (
     MAX_REGRESSION_GAP,
-    MAX_REGRESSORS,
     MIN_REGRESSOR_OBSERVED,
+    REGRESSOR_CANDIDATES,
     best_model_weight,
     blend,
     blend_error,
+    cubic_interpolation,
     fit_cell_regression,
     gap_lengths,
     linear_interpolation,
     predict_cells,
+    select_regressors,
     time_order,
     validation_cells,
 )
@@ -635,8 +637,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         """
         Validation pass for `blend_with_interpolation`: hide observed cells of every target column in the pattern
         of its own gaps, impute them once, and keep per column the model weight with the smallest error there.
-        Where a regression of those cells on their line, the model's value and the step's other continuous columns
-        has a smaller cross-validated error, it is kept instead. Returns `(weights, regressions)`.
+        Where a regression of those cells on their line, their cubic, the model's value and the step's other
+        continuous columns has a smaller cross-validated error, it is kept instead. Returns `(weights, regressions)`.
         """
         order, groups = timeline
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=sampling["generator"]).item())
@@ -657,14 +659,33 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             model = validation[name].to_numpy(dtype=float)
             weights[name] = best_model_weight(values[cells], model[cells], line[cells])
             if self.regress_on_other_columns:
-                regressors = self._regressor_columns(name, correlations)
-                # only short gaps whose step has every regressor observed: a filled regressor would carry model error
-                short = gap_lengths(unknown, order, groups) <= MAX_REGRESSION_GAP
-                rows = cells & short & holdout_values[regressors].notna().all(axis=1).to_numpy()
-                features = self._cell_features(line[rows], model[rows], holdout_values.loc[rows], regressors)
-                fit, error = fit_cell_regression(values[rows], features, seed)
-                if fit is not None and error < blend_error(values[rows], model[rows], line[rows], weights[name]):
-                    regressions[name] = {"regressors": regressors, **fit}
+                curve = cubic_interpolation(np.where(unknown, np.nan, values), unknown, order, groups)
+                short = cells & (gap_lengths(unknown, order, groups) <= MAX_REGRESSION_GAP)
+                others = self._regressor_inputs(
+                    holdout_values, self._regressor_candidates(name, correlations), unknown, timeline
+                )
+                base = self._cell_features(line[short], curve[short], model[short], [])
+                fallback = np.abs(blend(model[short], line[short], weights[name]) - values[short])
+                # each regressor brings its value and its path, or (fewer features, for fewer cells) its value alone;
+                # the variant with the smaller expected error over all short-gap cells is kept
+                best = None
+                for width in (2, 1):
+                    candidates = {column: inputs[short, :width] for column, inputs in others.items()}
+                    regressors = select_regressors(values[short], base, candidates, fallback, seed)
+                    # only short gaps whose step has every regressor observed (a filled one would carry model error)
+                    features = self._cell_features(
+                        line[short], curve[short], model[short], [candidates[column] for column in regressors]
+                    )
+                    usable = np.isfinite(features).all(axis=1)
+                    rows = np.flatnonzero(short)[usable]
+                    fit, error = fit_cell_regression(values[rows], features[usable], seed)
+                    if fit is None or not error < blend_error(values[rows], model[rows], line[rows], weights[name]):
+                        continue
+                    expected = (error * len(rows) + np.nansum(fallback[~usable])) / max(len(fallback), 1)
+                    if best is None or expected < best[0]:
+                        best = (expected, {"regressors": regressors, "inputs_per_regressor": width, **fit})
+                if best is not None:
+                    regressions[name] = best[1]
         return weights, regressions
 
     def _continuous_values(self, table: pd.DataFrame) -> pd.DataFrame:
@@ -689,20 +710,42 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         return values.corr().abs().loc[:, often_observed.to_numpy()]
 
     @staticmethod
-    def _regressor_columns(name: str, correlations: pd.DataFrame) -> list[str]:
+    def _regressor_candidates(name: str, correlations: pd.DataFrame) -> list[str]:
         """
-        The same step's values a cell of `name` is regressed on: the `MAX_REGRESSORS` other often observed
-        continuous columns most correlated with it (the regression needs steps where all of them are observed).
+        The columns whose same-step values `select_regressors` may regress a cell of `name` on: the
+        `REGRESSOR_CANDIDATES` other often observed continuous columns most correlated with it (a bounded pool keeps
+        wide tables cheap).
         """
         strength = correlations.loc[name].drop(labels=[name], errors="ignore").dropna()
-        return strength.sort_values(ascending=False, kind="stable").index[:MAX_REGRESSORS].tolist()
+        return strength.sort_values(ascending=False, kind="stable").index[:REGRESSOR_CANDIDATES].tolist()
 
     @staticmethod
-    def _cell_features(line: np.ndarray, model: np.ndarray, rows: pd.DataFrame, regressors: list[str]) -> np.ndarray:
-        """`[line (the model's value where there is none), model, other columns]` for every cell."""
+    def _regressor_inputs(
+        values: pd.DataFrame, columns: list[str], unknown: np.ndarray, timeline: tuple
+    ) -> dict[str, np.ndarray]:
+        """
+        For every column in `columns`: `(num_rows, 2)` of its value and the line through its own values at the
+        steps where the target is known (NaN where either is missing). With both, a regression sees how far the
+        other column moved away from its path at a missing cell's step, which a co-moving target did too.
+        """
+        order, groups = timeline
+        inputs = {}
+        for column in columns:
+            own = values[column].to_numpy(dtype=float)
+            hide = unknown | np.isnan(own)
+            path = linear_interpolation(np.where(hide, np.nan, own), hide, order, groups)
+            inputs[column] = np.column_stack([own, path])
+        return inputs
+
+    @staticmethod
+    def _cell_features(line: np.ndarray, curve: np.ndarray, model: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+        """
+        `[line, cubic through the gap's neighbours, model, other columns' inputs]` for every cell (the model's
+        value where a group has no observed cell to interpolate from).
+        """
         line = np.where(np.isfinite(line), line, model)
-        others = [rows[column].to_numpy(dtype=float) for column in regressors]
-        return np.column_stack([line, model, *others])
+        curve = np.where(np.isfinite(curve), curve, line)
+        return np.column_stack([line, curve, model, *others])
 
     def _blend_filled_cells(self, result, table, targets: dict, timeline: tuple, weights: dict, regressions):
         """
@@ -710,15 +753,20 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         step has the regressors observed, predict them with the fitted regression; observed cells stay.
         """
         order, groups = timeline
-        observed = self._continuous_values(table).notna() if regressions else None
-        regressable = {
-            name: observed[fit["regressors"]].all(axis=1).to_numpy()
-            & (gap_lengths(np.isnan(targets[name]), order, groups) <= MAX_REGRESSION_GAP)
-            for name, fit in regressions.items()
-        }
+        continuous = self._continuous_values(table) if regressions else None
+        short, others = {}, {}
+        for name, fit in regressions.items():
+            missing = np.isnan(targets[name])
+            short[name] = missing & (gap_lengths(missing, order, groups) <= MAX_REGRESSION_GAP)
+            inputs = self._regressor_inputs(continuous, fit["regressors"], missing, timeline)
+            width = fit["inputs_per_regressor"]
+            others[name] = [inputs[column][short[name], :width] for column in fit["regressors"]]
         columns = {column["name"]: column for column in self.processor.columns}
         changed = [name for name in targets if weights[name] < 1.0 or name in regressions]
         lines = {name: linear_interpolation(targets[name], np.isnan(targets[name]), order, groups) for name in targets}
+        curves = {
+            name: cubic_interpolation(targets[name], np.isnan(targets[name]), order, groups) for name in regressions
+        }
         draws = result.groupby("sample", sort=False) if "sample" in result.columns else [(None, result)]
         parts = []
         for _, draw in draws:
@@ -728,10 +776,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 values = draw[name].to_numpy(dtype=float, copy=True)
                 filled = blend(values, lines[name], weights[name])
                 if name in regressions:
-                    rows = missing & regressable[name]
-                    fit = regressions[name]
-                    features = self._cell_features(lines[name][rows], values[rows], draw.loc[rows], fit["regressors"])
-                    filled[rows] = predict_cells(fit, features)
+                    rows = short[name]
+                    features = self._cell_features(lines[name][rows], curves[name][rows], values[rows], others[name])
+                    usable = np.isfinite(features).all(axis=1)
+                    filled[np.flatnonzero(rows)[usable]] = predict_cells(regressions[name], features[usable])
                 values[missing] = round_like_column(
                     np.clip(filled[missing], columns[name]["min"], columns[name]["max"]), columns[name]
                 )
@@ -1221,12 +1269,16 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     mask_in = torch.cat([condition_mask, torch.zeros_like(condition_mask)])
                 else:
                     features_in, values_in, mask_in = features, condition_values, condition_mask
+                # the condition does not change between denoising steps: embedded once per batch
+                condition_states = self.denoiser.encode_condition(features_in, values_in, mask_in)
                 # 2. denoising loop
                 for timestep in self.scheduler.timesteps:
                     model_input = self.scheduler.scale_model_input(latents, timestep)
                     if do_guidance:
                         model_input = torch.cat([model_input, model_input])
-                    model_output = self.denoiser(model_input, timestep, features_in, values_in, mask_in).sample
+                    model_output = self.denoiser(
+                        model_input, timestep, features_in, values_in, mask_in, condition_states=condition_states
+                    ).sample
                     if do_guidance:
                         conditional, unconditional = model_output.chunk(2)
                         model_output = unconditional + guidance_scale * (conditional - unconditional)
