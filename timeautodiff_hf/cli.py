@@ -33,7 +33,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default="ddpm",
         help=(
             "Sampler: ddpm (as trained), ddim, dpm (DPM-Solver++, 10-20 steps) or sde-dpm (stochastic DPM-Solver++: "
-            "8-10 steps keep the fidelity of DDPM 100 on bike sharing; the fastest good choice)."
+            "10 steps keep the fidelity of DDPM 100 on bike sharing and ETTh1; the fastest good choice)."
         ),
     )
     parser.add_argument(

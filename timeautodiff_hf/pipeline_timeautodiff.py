@@ -133,9 +133,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             long gaps on the model. The validation pass doubles the cost of `impute`; `False` returns the model's
             values as they are.
         regress_on_other_columns (`bool`, defaults to `True`): with `blend_with_interpolation`, the same validation
-            pass also fits, per continuous column, a ridge regression of the hidden cells on their line, the model's
-            value and the same step's values of the (up to 3) other continuous columns most correlated with it, and
-            keeps it where its cross-validated error beats the blend; `impute` then predicts the missing cells of
+            pass also fits, per continuous column, a ridge regression of the hidden cells on their line, the cubic
+            through their neighbours, the model's value and the same step's values (and paths) of up to 3 other
+            continuous columns chosen by forward selection (`blending.select_regressors`), and keeps it where its
+            cross-validated error beats the blend; `impute` then predicts the missing cells of
             short gaps (<= 3 steps) whose step has those columns observed (the rest are blended). It recovers
             relations the latent bottleneck only approximates: on bike sharing (`cnt = casual + registered`) the
             imputation error drops from 0.167 to 0.044. Columns where it does not validate (PM2.5) are untouched;
