@@ -43,6 +43,43 @@ def time_order(table: pd.DataFrame, entity_column: str | None, time_column: str 
     return keys.sort_values(sort_by, kind="stable")["position"].to_numpy()
 
 
+def observed_neighbours(missing: np.ndarray, order: np.ndarray, groups: np.ndarray | None = None) -> dict:
+    """
+    For every position of the time order (`order`), the nearest observed positions before and after it within its
+    group, and the second nearest: `{"previous", "next", "previous_2", "next_2"}`, positions into `order`, -1
+    where there is none. Computed for all groups at once (wide tables with many entities call this per column).
+    """
+    length = len(order)
+    positions = np.arange(length)
+    sorted_missing = missing[order].astype(bool)
+    sorted_groups = np.zeros(length) if groups is None else pd.factorize(groups[order])[0]
+    starts = np.ones(length, dtype=bool)
+    starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
+    ends = np.ones(length, dtype=bool)
+    ends[:-1] = starts[1:]
+    group_start = np.maximum.accumulate(np.where(starts, positions, 0))
+    group_end = np.minimum.accumulate(np.where(ends, positions, length - 1)[::-1])[::-1]
+    # nearest observed position at or before / at or after every position (ignoring groups, checked below)
+    at_or_before = np.maximum.accumulate(np.where(~sorted_missing, positions, -1))
+    at_or_after = np.minimum.accumulate(np.where(~sorted_missing, positions, length)[::-1])[::-1]
+
+    def before(position: np.ndarray) -> np.ndarray:
+        found = np.where(position >= 0, at_or_before[np.clip(position, 0, None)], -1)
+        return np.where((position >= 0) & (found >= group_start), found, -1)
+
+    def after(position: np.ndarray) -> np.ndarray:
+        found = np.where(position < length, at_or_after[np.clip(position, None, length - 1)], length)
+        return np.where((position < length) & (found <= group_end), found, -1)
+
+    previous, following = before(positions - 1), after(positions + 1)
+    return {
+        "previous": previous,
+        "next": following,
+        "previous_2": np.where(previous >= 0, before(previous - 1), -1),
+        "next_2": np.where(following >= 0, after(following + 1), -1),
+    }
+
+
 def linear_interpolation(
     values: np.ndarray, missing: np.ndarray, order: np.ndarray, groups: np.ndarray | None = None
 ) -> np.ndarray:
@@ -60,14 +97,18 @@ def linear_interpolation(
         a group take that cell's value, groups without any observed cell stay NaN.
     """
     result = values.astype(float).copy()
-    sorted_groups = np.zeros(len(order)) if groups is None else pd.factorize(groups[order])[0]
-    boundaries = np.flatnonzero(np.diff(sorted_groups)) + 1
-    for rows in np.split(order, boundaries):
-        gaps = missing[rows]
-        if not gaps.any() or gaps.all():
-            continue
-        steps = np.arange(len(rows))
-        result[rows[gaps]] = np.interp(steps[gaps], steps[~gaps], values[rows[~gaps]].astype(float))
+    neighbours = observed_neighbours(missing, order, groups)
+    sorted_values = result[order]
+    fill = np.flatnonzero(missing[order].astype(bool))
+    previous, following = neighbours["previous"][fill], neighbours["next"][fill]
+    both, only_previous, only_next = (previous >= 0) & (following >= 0), following < 0, previous < 0
+    filled = sorted_values[fill]
+    left, right = previous[both], following[both]
+    fraction = (fill[both] - left) / (right - left)
+    filled[both] = sorted_values[left] + fraction * (sorted_values[right] - sorted_values[left])
+    filled[only_previous & (previous >= 0)] = sorted_values[previous[only_previous & (previous >= 0)]]
+    filled[only_next & (following >= 0)] = sorted_values[following[only_next & (following >= 0)]]
+    result[order[fill]] = filled
     return result
 
 
@@ -80,31 +121,23 @@ def cubic_interpolation(
     cuts. Cells with fewer than two observed cells on a side get the line.
     """
     result = linear_interpolation(values, missing, order, groups)
-    sorted_groups = np.zeros(len(order)) if groups is None else pd.factorize(groups[order])[0]
-    boundaries = np.flatnonzero(np.diff(sorted_groups)) + 1
-    for rows in np.split(order, boundaries):
-        gaps = missing[rows]
-        if not gaps.any() or (~gaps).sum() < 4:
-            continue
-        steps = np.arange(len(rows), dtype=float)
-        known, known_values = steps[~gaps], values[rows[~gaps]].astype(float)
-        targets = steps[gaps]
-        right = np.searchsorted(known, targets)
-        inside = (right >= 2) & (right <= len(known) - 2)
-        if not inside.any():
-            continue
-        at = targets[inside]
-        nodes = right[inside][:, None] + np.arange(-2, 2)
-        x, y = known[nodes], known_values[nodes]
-        estimate = np.zeros(len(at))
-        for i in range(4):
-            basis = np.ones(len(at))
-            for j in range(4):
-                if j != i:
-                    basis *= (at - x[:, j]) / (x[:, i] - x[:, j])
-            estimate += basis * y[:, i]
-        filled = rows[gaps]
-        result[filled[inside]] = estimate
+    neighbours = observed_neighbours(missing, order, groups)
+    sorted_values = values.astype(float)[order]
+    fill = np.flatnonzero(missing[order].astype(bool))
+    nodes = np.column_stack([neighbours[key][fill] for key in ("previous_2", "previous", "next", "next_2")])
+    inside = (nodes >= 0).all(axis=1)
+    if not inside.any():
+        return result
+    at, x = fill[inside].astype(float), nodes[inside].astype(float)
+    y = sorted_values[nodes[inside]]
+    estimate = np.zeros(len(at))
+    for i in range(4):
+        basis = np.ones(len(at))
+        for j in range(4):
+            if j != i:
+                basis *= (at - x[:, j]) / (x[:, i] - x[:, j])
+        estimate += basis * y[:, i]
+    result[order[fill[inside]]] = estimate
     return result
 
 
