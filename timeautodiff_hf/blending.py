@@ -43,6 +43,11 @@ def time_order(table: pd.DataFrame, entity_column: str | None, time_column: str 
     return keys.sort_values(sort_by, kind="stable")["position"].to_numpy()
 
 
+def sorted_group_ids(order: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """The group (entity) number of every position of the time order `order`; all zeros without groups."""
+    return np.zeros(len(order)) if groups is None else pd.factorize(groups[order])[0]
+
+
 def observed_neighbours(missing: np.ndarray, order: np.ndarray, groups: np.ndarray | None = None) -> dict:
     """
     For every position of the time order (`order`), the nearest observed positions before and after it within its
@@ -52,7 +57,7 @@ def observed_neighbours(missing: np.ndarray, order: np.ndarray, groups: np.ndarr
     length = len(order)
     positions = np.arange(length)
     sorted_missing = missing[order].astype(bool)
-    sorted_groups = np.zeros(length) if groups is None else pd.factorize(groups[order])[0]
+    sorted_groups = sorted_group_ids(order, groups)
     starts = np.ones(length, dtype=bool)
     starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
     ends = np.ones(length, dtype=bool)
@@ -96,18 +101,25 @@ def linear_interpolation(
         `np.ndarray`: `values` with missing cells filled; cells before the first or after the last observed cell of
         a group take that cell's value, groups without any observed cell stay NaN.
     """
+    return _line_through_neighbours(values, missing, order, observed_neighbours(missing, order, groups))
+
+
+def _line_through_neighbours(
+    values: np.ndarray, missing: np.ndarray, order: np.ndarray, neighbours: dict
+) -> np.ndarray:
+    """`linear_interpolation` given `observed_neighbours(missing, order, groups)`."""
     result = values.astype(float).copy()
-    neighbours = observed_neighbours(missing, order, groups)
     sorted_values = result[order]
     fill = np.flatnonzero(missing[order].astype(bool))
     previous, following = neighbours["previous"][fill], neighbours["next"][fill]
-    both, only_previous, only_next = (previous >= 0) & (following >= 0), following < 0, previous < 0
+    has_previous, has_next = previous >= 0, following >= 0
+    both = has_previous & has_next
     filled = sorted_values[fill]
     left, right = previous[both], following[both]
     fraction = (fill[both] - left) / (right - left)
     filled[both] = sorted_values[left] + fraction * (sorted_values[right] - sorted_values[left])
-    filled[only_previous & (previous >= 0)] = sorted_values[previous[only_previous & (previous >= 0)]]
-    filled[only_next & (following >= 0)] = sorted_values[following[only_next & (following >= 0)]]
+    filled[has_previous & ~has_next] = sorted_values[previous[has_previous & ~has_next]]
+    filled[has_next & ~has_previous] = sorted_values[following[has_next & ~has_previous]]
     result[order[fill]] = filled
     return result
 
@@ -120,8 +132,8 @@ def cubic_interpolation(
     through those four points), which follows the curvature of smooth cycles (a daily traffic peak) that a line
     cuts. Cells with fewer than two observed cells on a side get the line.
     """
-    result = linear_interpolation(values, missing, order, groups)
     neighbours = observed_neighbours(missing, order, groups)
+    result = _line_through_neighbours(values, missing, order, neighbours)
     sorted_values = values.astype(float)[order]
     fill = np.flatnonzero(missing[order].astype(bool))
     nodes = np.column_stack([neighbours[key][fill] for key in ("previous_2", "previous", "next", "next_2")])
@@ -299,7 +311,7 @@ def gap_lengths(missing: np.ndarray, order: np.ndarray, groups: np.ndarray | Non
     that look like them in the validation pass would teach it the wrong balance between its line and the rest.
     """
     sorted_missing = missing[order].astype(bool)
-    sorted_groups = np.zeros(len(order)) if groups is None else pd.factorize(groups[order])[0]
+    sorted_groups = sorted_group_ids(order, groups)
     starts = sorted_missing & ~np.concatenate([[False], sorted_missing[:-1] & (np.diff(sorted_groups) == 0)])
     run_id = np.cumsum(starts)
     run_length = np.bincount(run_id, weights=sorted_missing.astype(float))
