@@ -117,6 +117,42 @@ def test_when_windows_exceed_cap_then_both_classes_subsampled_to_cap(real, fresh
     assert result["num_test_windows"] == 40
 
 
+def clustered_windows(seed: int, num_blocks: int = 40, per_block: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Near-copies within blocks (like overlapping stride-1 windows), every block at its own random level."""
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(size=(num_blocks, 1, 1, 4))
+    windows = levels + 0.05 * rng.normal(size=(num_blocks, per_block, 8, 4))
+    return windows.reshape(-1, 8, 4), np.repeat(np.arange(num_blocks), per_block)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_when_real_windows_are_near_copies_then_held_out_groups_remove_the_memorisation_score(seed):
+    # two sets from one distribution: a random split lets the classifier recognise the blocks it trained on
+    first, first_groups = clustered_windows(seed)
+    second, second_groups = clustered_windows(seed + 10)
+    random_split = discriminative_score(first, second, num_repeats=3, num_steps=200)
+    grouped = discriminative_score(
+        first, second, num_repeats=3, num_steps=200, real_groups=first_groups, synthetic_groups=second_groups
+    )
+    assert random_split["mean"] > 0.2
+    assert grouped["mean"] < 0.1
+    assert grouped["held_out_groups"] and not random_split["held_out_groups"]
+    assert grouped["num_test_windows"] == 80 and grouped["num_train_windows"] <= 320
+
+
+def test_when_groups_given_for_one_class_then_its_test_windows_are_whole_unseen_groups(real, fresh):
+    result = discriminative_score(real, fresh, num_repeats=1, num_steps=5, real_groups=np.arange(300) // 7)
+    assert result["num_test_windows"] == 60
+    assert 230 <= result["num_train_windows"] < 240  # the last held-out group is cut, its rest not trained on
+
+
+def test_when_groups_are_malformed_then_error_names_the_argument(real, fresh):
+    with pytest.raises(ValueError, match=r"`real_groups` has shape \(299,\), expected one label per window: \(300,\)"):
+        discriminative_score(real, fresh, real_groups=np.zeros(299))
+    with pytest.raises(ValueError, match="`synthetic_groups` has a single group"):
+        discriminative_score(real, fresh, synthetic_groups=np.zeros(len(fresh)))
+
+
 def test_when_missingness_differs_then_discriminative_score_large(fresh):
     with_gaps = make_windows(300, seed=3, missing_rate=0.3)
     result = discriminative_score(with_gaps, fresh, **FAST)

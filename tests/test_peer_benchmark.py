@@ -107,6 +107,13 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
             rows["perfect", compare_peers.TRAINING_PERIOD][metric]
             < rows["noise", compare_peers.TRAINING_PERIOD][metric]
         )
+    # the training-period score also holds out whole time blocks (no credit for recognising near-copies)
+    held_out = "discriminative_score_held_out_blocks"
+    assert held_out not in generation
+    assert (
+        rows["perfect", compare_peers.TRAINING_PERIOD][held_out]
+        < rows["noise", compare_peers.TRAINING_PERIOD][held_out]
+    )
     assert rows["perfect", "imputation"]["normalised_mae"] == 0.0 < rows["noise", "imputation"]["normalised_mae"]
     assert rows["perfect", "forecast"]["normalised_mae"] == 0.0 < rows["noise", "forecast"]["normalised_mae"]
 
@@ -116,6 +123,7 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
     assert real_other_blocks["task"] == compare_peers.TRAINING_PERIOD
     shuffled = references["reference: row-shuffled training table"]
     assert real_other_blocks["autocorrelation_error"] < shuffled["autocorrelation_error"]
+    assert 0.0 <= real_other_blocks["discriminative_score_held_out_blocks"] <= 0.5
 
     compare_peers.plot_report(report, tmp_path / "peers.png")
     assert (tmp_path / "peers.png").stat().st_size > 0
