@@ -168,7 +168,8 @@ def test_evaluate_writes_report_plots_and_updates_the_card(model_dir, tmp_path, 
     forecast = json.loads((tmp_path / "report" / "forecast_report.json").read_text())
     assert forecast["horizon"] == 4 and forecast["crps_scaled"] >= 0 and set(forecast["mae_original"]) == {"load"}
     assert (tmp_path / "report" / "forecast.png").stat().st_size > 1000
-    assert summary.keys() >= {"discriminative_score"}
+    assert summary.keys() >= {"discriminative_score", "discriminative_score_held_out_blocks"}
+    assert report["protocol"]["held_out_blocks"]  # scored on held-out time blocks, or why not
     card = (model_dir / "README.md").read_text()
     assert "discriminative_score" in card
 

@@ -444,12 +444,18 @@ def test_when_evaluating_quickly_then_report_is_json_serialisable_with_expected_
         "correlation",
         "autocorrelation",
         "missing_rate",
+        "discriminative_held_out_blocks",
+        "discriminative_floor_held_out_blocks",
         "summary",
         "protocol",
         "runtime_seconds",
     }
     assert set(report) == expected
     assert report["privacy"] is None
+    assert (
+        report["discriminative_held_out_blocks"] is None
+        and "no `real_groups`" in report["protocol"]["held_out_blocks"]
+    )
     assert "skipped" in report["protocol"]["privacy"]
     assert report["discriminative_floor"]["num_windows"] == 150
     assert report["summary"]["discriminative_score"] < 0.2
@@ -457,6 +463,37 @@ def test_when_evaluating_quickly_then_report_is_json_serialisable_with_expected_
     path = save_report(report, tmp_path / "reports" / "report.json")
     with open(path, encoding="utf-8") as handle:
         assert json.load(handle)["summary"] == report["summary"]
+
+
+def test_when_real_groups_given_then_report_scores_held_out_blocks_and_leaves_the_others_unchanged(real, fresh):
+    plain = evaluate_generation(real, fresh, layout=LAYOUT, quick=True, show_progress=False)
+    blocks = np.arange(len(real)) // 15
+    report = evaluate_generation(real, fresh, layout=LAYOUT, real_groups=blocks, quick=True, show_progress=False)
+    assert report["discriminative"] == plain["discriminative"]
+    assert report["discriminative_held_out_blocks"]["held_out_groups"] is True
+    assert report["discriminative_floor_held_out_blocks"]["num_test_windows"] == 30
+    assert 0.0 <= report["summary"]["discriminative_score_held_out_blocks"] < 0.2
+    assert report["summary"]["discriminative_floor_held_out_blocks"] is not None
+    coarse = evaluate_generation(
+        real, fresh, layout=LAYOUT, real_groups=np.zeros(len(real)), quick=True, show_progress=False
+    )
+    assert (
+        coarse["discriminative_held_out_blocks"] is None and "fewer than two" in coarse["protocol"]["held_out_blocks"]
+    )
+    with pytest.raises(ValueError, match="`real_groups` has shape"):
+        evaluate_generation(real, fresh, real_groups=blocks[:-1], quick=True, show_progress=False)
+
+
+def test_time_blocks_keep_overlapping_windows_together_and_entities_at_one_time_in_one_block():
+    from timeautodiff_hf.evaluation import time_blocks
+
+    end_times = np.tile(np.arange(1000), 2)  # two entities on one hourly grid
+    blocks = time_blocks(end_times, sequence_length=10)
+    assert np.array_equal(blocks[:1000], blocks[1000:])
+    assert len(np.unique(blocks)) == 20  # a short table gets ~20 blocks of >= one window, not 10-window blocks
+    assert np.count_nonzero(np.diff(blocks[:1000])) == 19
+    long = time_blocks(np.arange(100_000), sequence_length=24)
+    assert np.bincount(long)[0] == 240
 
 
 def test_when_train_and_holdout_given_then_report_includes_privacy(real, fresh):

@@ -22,15 +22,33 @@ from .metrics import (
 MAX_WINDOWS = 3000
 
 
-def real_feature_windows(processor, table: pd.DataFrame, max_windows: int, seed: int) -> tuple[np.ndarray, int]:
-    """Stride-1 windows of a real table in feature space, subsampled (without replacement) to `max_windows`."""
+def real_feature_windows(
+    processor, table: pd.DataFrame, max_windows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """
+    Stride-1 windows of a real table in feature space, subsampled (without replacement) to `max_windows`, with the
+    time block of each (see `time_blocks`) and the number of windows before subsampling.
+    """
     batch = processor.encode(table, stride=1)
     features = processor.to_features(batch["values"], batch["observed_mask"])
+    blocks = time_blocks(batch["timestamps"][:, -1], processor.sequence_length)
     total = len(features)
     if total > max_windows:
         keep = np.sort(np.random.default_rng(seed).choice(total, max_windows, replace=False))
-        features = features[keep]
-    return features, total
+        features, blocks = features[keep], blocks[keep]
+    return features, blocks, total
+
+
+def time_blocks(end_times: np.ndarray, sequence_length: int, block_windows: int = 10, min_blocks: int = 20):
+    """
+    A block number for every window from the time of its last step: runs of `block_windows * sequence_length`
+    consecutive distinct end times (fewer when that leaves under `min_blocks` blocks, never fewer than a window's).
+    Windows that overlap end close in time and share a block, so holding out whole blocks keeps near-copies of a
+    test window out of a classifier's training windows; all entities at the same times share a block too.
+    """
+    _, position = np.unique(end_times, return_inverse=True)
+    num_times = int(position.max()) + 1 if len(position) else 0
+    return position // min(block_windows * sequence_length, max(sequence_length, num_times // min_blocks))
 
 
 def synthetic_windows(pipe, num_sequences: int, seed: int, num_inference_steps: int, batch_size: int = 512):
@@ -61,9 +79,10 @@ def evaluate_pipeline(
     Protocol: real windows are cut from `table` at stride 1 (all phases; ideally a held-out period, interleaved
     blocks rather than a later season) and subsampled to at most 3,000 (1,000 with `quick`); as many synthetic
     windows are generated with a fixed seed. `timeautodiff_hf.metrics.evaluate_generation` then computes the
-    discriminative score with its real-vs-real floor, the temporal discriminative and predictive scores, marginal,
-    correlation, autocorrelation and missing-rate errors, and, when `train_table` is given, the distance-to-closest-
-    record privacy audit (synthetic windows closer to training windows than to the held-out ones, exact copies).
+    discriminative score with its real-vs-real floor (both also with the classifier tested on time blocks it never
+    trained on), the temporal discriminative and predictive scores, marginal, correlation, autocorrelation and
+    missing-rate errors, and, when `train_table` is given, the distance-to-closest-record privacy audit (synthetic
+    windows closer to training windows than to the held-out ones, exact copies).
 
     Args:
         pipe (`TimeAutoDiffPipeline`): the model.
@@ -85,10 +104,12 @@ def evaluate_pipeline(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     max_windows = 1000 if quick else MAX_WINDOWS
-    real, total_real = real_feature_windows(processor, read_table(table, argument_name="data"), max_windows, seed)
+    real, real_blocks, total_real = real_feature_windows(
+        processor, read_table(table, argument_name="data"), max_windows, seed
+    )
     train = None
     if train_table is not None:
-        train, _ = real_feature_windows(
+        train, _, _ = real_feature_windows(
             processor, read_table(train_table, argument_name="train_data"), max_windows, seed + 1
         )
     count = num_sequences or len(real)
@@ -102,6 +123,7 @@ def evaluate_pipeline(
         layout=layout,
         train_windows=train,
         holdout_windows=real if train is not None else None,
+        real_groups=real_blocks,
         seed=seed,
         quick=quick,
     )

@@ -29,6 +29,14 @@ KNOWN_METRICS = {
         "Discriminative score",
         "lower is better (0 = a classifier cannot tell real from synthetic)",
     ),
+    "discriminative_score_held_out_blocks": (
+        "Discriminative score, classifier tested on held-out time blocks",
+        "lower is better; compare with its real-vs-real floor",
+    ),
+    "discriminative_floor_held_out_blocks": (
+        "Real-vs-real floor of that score",
+        "what real data of other time blocks scores",
+    ),
     "temporal_discriminative_score": ("Temporal discriminative score", "lower is better (sequence-level classifier)"),
     "predictive_score_mae": ("Predictive score (MAE)", "lower is better (train on synthetic, test on real)"),
     "marginal_distance": ("Marginal distance", "lower is better (per-column distribution distance)"),
@@ -44,6 +52,7 @@ KNOWN_METRICS = {
 }
 FIDELITY_METRICS = (
     "discriminative_score",
+    "discriminative_score_held_out_blocks",
     "temporal_discriminative_score",
     "predictive_score_mae",
     "marginal_distance",

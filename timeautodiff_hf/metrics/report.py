@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ._utils import (
@@ -51,6 +52,8 @@ STAGES = (
     "correlation",
     "autocorrelation",
     "missing_rate",
+    "discriminative_held_out_blocks",
+    "discriminative_floor_held_out_blocks",
 )
 
 
@@ -61,6 +64,7 @@ def evaluate_generation(
     layout: list[dict] | None = None,
     train_windows: Any | None = None,
     holdout_windows: Any | None = None,
+    real_groups: Any | None = None,
     seed: int = 0,
     quick: bool = False,
     show_progress: bool = True,
@@ -80,6 +84,10 @@ def evaluate_generation(
       `None`) when both are given, since a split of `real_windows` cannot tell memorisation apart.
     - `marginals`, `correlation`, `autocorrelation`, `missing_rate`: [`marginal_distances`],
       [`correlation_distance`], [`autocorrelation_error`] and [`missing_rate_error`].
+    - `discriminative_held_out_blocks`, `discriminative_floor_held_out_blocks`: the discriminative score and its
+      floor again, with the classifier tested on whole groups of `real_groups` (time blocks) it never trained on;
+      only run (else `None`) when `real_groups` is given. Overlapping stride-1 real windows have near-copies in
+      their own block, which a random split lets the classifier recognise; no generator can earn that credit.
 
     Real windows are split into halves by cutting them into 10 contiguous blocks and giving even blocks to the first
     half, odd blocks to the second: stride-1 windows overlap, and a random split would put near-copies on both sides.
@@ -98,6 +106,8 @@ def evaluate_generation(
             Windows the generator was trained on.
         holdout_windows (`np.ndarray` of shape `(num_holdout, sequence_length, num_features)`, *optional*):
             Real windows the generator never saw, ideally later in time than `train_windows`.
+        real_groups (array-like of shape `(num_real,)`, *optional*):
+            The time block of every real window (see [`discriminative_score`]), for the held-out-block scores.
         seed (`int`, *optional*, defaults to 0):
             Seed from which every stage's seed is derived.
         quick (`bool`, *optional*, defaults to `False`):
@@ -122,11 +132,23 @@ def evaluate_generation(
             check_same_features(real, array, "real_windows", name)
             check_same_length(real, array, "real_windows", name)
     layout = resolve_layout(layout, real.shape[-1])
+    if real_groups is not None:
+        real_groups = np.asarray(real_groups)
+        if real_groups.shape != (len(real),):
+            raise ValueError(
+                f"`real_groups` has shape {real_groups.shape!r}, expected one label per real window: ({len(real)},)"
+            )
     if len(real) < 4:
         raise ValueError(f"`real_windows` has {len(real)!r} windows, expected at least 4 to split into halves")
     settings = QUICK_SETTINGS if quick else FULL_SETTINGS
     stage_seeds = dict(zip(STAGES, derive_seeds(seed, len(STAGES))))
     first_half, second_half = interleaved_block_split(len(real), NUM_SPLIT_BLOCKS)
+    # the held-out-block scores need two groups in each half (one group leaves nothing to hold out)
+    if real_groups is not None and min(len(np.unique(real_groups[half])) for half in (first_half, second_half)) < 2:
+        held_out_note = "skipped: `real_groups` has fewer than two groups in a half of the real windows"
+        real_groups = None
+    else:
+        held_out_note = "skipped: no `real_groups` given" if real_groups is None else "real_groups (whole groups)"
     have_reference_sets = train is not None and holdout is not None
     predictive_train = train if have_reference_sets else real[first_half]
     predictive_test = holdout if have_reference_sets else real[second_half]
@@ -162,6 +184,23 @@ def evaluate_generation(
         "correlation": lambda s: correlation_distance(real, synthetic, layout, max_rows=settings["max_rows"], seed=s),
         "autocorrelation": lambda s: autocorrelation_error(real, synthetic, layout=layout),
         "missing_rate": lambda s: missing_rate_error(real, synthetic, layout),
+        "discriminative_held_out_blocks": lambda s: (
+            discriminative_score(real, synthetic, seed=s, real_groups=real_groups, **discriminative_kwargs)
+            if real_groups is not None
+            else None
+        ),
+        "discriminative_floor_held_out_blocks": lambda s: (
+            discriminative_score(
+                real[first_half],
+                real[second_half],
+                seed=s,
+                real_groups=real_groups[first_half],
+                synthetic_groups=real_groups[second_half],
+                **discriminative_kwargs,
+            )
+            if real_groups is not None
+            else None
+        ),
     }
     report, runtime = {}, {}
     with tqdm(total=len(stages), desc="evaluate_generation", disable=not show_progress) as progress:
@@ -173,6 +212,7 @@ def evaluate_generation(
             progress.update(1)
 
     privacy = report["privacy"] or {}
+    held_out, held_out_floor = (report[name] or {} for name in STAGES[-2:])
     report["summary"] = {
         "discriminative_score": report["discriminative"]["mean"],
         "discriminative_floor": report["discriminative_floor"]["mean"],
@@ -185,6 +225,8 @@ def evaluate_generation(
         "missing_rate_error": report["missing_rate"]["mean"],
         "dcr_share_closer_to_train": privacy.get("share_closer_to_train"),
         "exact_copies": privacy.get("exact_copies"),
+        "discriminative_score_held_out_blocks": held_out.get("mean"),
+        "discriminative_floor_held_out_blocks": held_out_floor.get("mean"),
     }
     report["protocol"] = {
         "quick": bool(quick),
@@ -207,6 +249,7 @@ def evaluate_generation(
             f"({len(first_half)} windows), odd blocks = second half ({len(second_half)} windows); used by "
             "discriminative_floor" + ("" if have_reference_sets else " and predictive (train = first, test = second)")
         ),
+        "held_out_blocks": held_out_note,
         "predictive_data": (
             "train_windows / holdout_windows" if have_reference_sets else "halves of real_windows (see real_split)"
         ),
