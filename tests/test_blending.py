@@ -13,10 +13,12 @@ from timeautodiff_hf.blending import (
     best_model_weight,
     blend,
     cubic_interpolation,
+    dominant_period,
     fit_cell_regression,
     gap_lengths,
     linear_interpolation,
     predict_cells,
+    seasonal_interpolation,
     select_regressors,
     time_order,
     validation_cells,
@@ -153,6 +155,52 @@ def test_regressor_selection_finds_the_parts_of_a_difference_and_skips_noise():
     assert select_regressors(np.zeros(0), np.zeros((0, 2)), {"total": np.zeros((0, 2))}, np.zeros(0), seed=0) == []
 
 
+def daily_load(num_days: int, seed: int) -> np.ndarray:
+    """Hourly series: a wandering level, a sharp evening peak every day and noise."""
+    rng = np.random.default_rng(seed)
+    hour = np.arange(24 * num_days) % 24
+    level = np.cumsum(rng.normal(0, 0.3, 24 * num_days))
+    return level + 5 * np.exp(-(((hour - 18) / 1.5) ** 2)) + rng.normal(0, 0.2, 24 * num_days)
+
+
+def test_dominant_period_finds_a_daily_cycle_and_none_without_one():
+    rng = np.random.default_rng(0)
+    series = daily_load(40, seed=0)
+    missing = rng.random(len(series)) < 0.1
+    order = np.arange(len(series))
+    assert dominant_period(series, missing, order) == 24
+    # two entities back to back, rows shuffled: still a day
+    shuffled = rng.permutation(2 * len(series))
+    both, groups = np.concatenate([series, daily_load(40, seed=1)]), np.repeat(["a", "b"], len(series))
+    table = pd.DataFrame({"id": groups[shuffled], "t": np.tile(order, 2)[shuffled]})
+    assert (
+        dominant_period(
+            both[shuffled], np.zeros(len(both), dtype=bool), time_order(table, "id", "t"), table["id"].to_numpy()
+        )
+        == 24
+    )
+    # noise and a smooth random walk (correlated with itself at every lag) have no cycle
+    assert dominant_period(rng.normal(size=960), missing, order) is None
+    assert dominant_period(np.cumsum(rng.normal(size=960)), missing, order) is None
+
+
+def test_seasonal_interpolation_recovers_a_daily_peak_that_the_line_cuts():
+    series = daily_load(30, seed=2)
+    missing = np.zeros(len(series), dtype=bool)
+    missing[24 * np.arange(3, 27, 2) + 18] = True  # every other evening peak
+    missing[24 * np.arange(4, 27, 2) + 6] = True  # and quiet mornings
+    order = np.arange(len(series))
+    values = np.where(missing, np.nan, series)
+    seasonal = seasonal_interpolation(values, missing, order, None, 24)
+    line = linear_interpolation(values, missing, order)
+    assert np.abs(seasonal - series)[missing].mean() < 0.5 * np.abs(line - series)[missing].mean()
+    assert np.array_equal(seasonal[~missing], series[~missing])
+    # a cell whose neighbouring days are outside its entity keeps the line
+    groups = np.repeat(np.arange(30), 24)  # every day its own entity
+    alone = seasonal_interpolation(values, missing, order, groups, 24)
+    np.testing.assert_array_equal(alone, linear_interpolation(values, missing, order, groups))
+
+
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
     pipeline = TimeAutoDiffPipeline.from_pretrained(train_tiny_pipeline(tmp_path_factory.mktemp("blend")))
@@ -214,3 +262,34 @@ def test_cross_column_regression_is_kept_only_where_it_validates_and_keeps_obser
         assert set(regressed) <= {"temperature"} and set(regressed.get("temperature", [])) <= {"load"}
     pipe.regress_on_other_columns = True
     assert errors[True] <= 1.1 * errors[False]
+
+
+def test_cells_missing_a_regressor_use_the_fallback_fit_and_old_fits_still_work(pipe):
+    table = make_tiny_table(num_steps=200, seed=3)
+    hidden = np.zeros(len(table), dtype=bool)
+    hidden[np.arange(10, 390, 10)] = True
+    holes = table.copy()
+    holes["temperature"] = holes["temperature"].mask(hidden)
+    without_load = hidden & (np.arange(len(table)) % 20 == 0)
+    holes["load"] = holes["load"].astype(float).mask(without_load)
+    targets = {"temperature": holes["temperature"].to_numpy(dtype=float)}
+    timeline = pipe._time_order(holes)
+    result = holes.fillna({"temperature": 9.0, "load": 50.0})
+
+    def constant(value: float, num_features: int) -> dict:
+        return {
+            "mean": [0.0] * num_features,
+            "scale": [1.0] * num_features,
+            "coefficients": [0.0] * num_features,
+            "intercept": value,
+        }
+
+    full = {"regressors": ["load"], "inputs_per_regressor": 1, **constant(12.0, 4)}
+    fallback = {"regressors": [], **constant(7.0, 3)}
+    for fit in ({**full, "seasonal_period": None, "fallbacks": [fallback]}, full):
+        filled = pipe._blend_filled_cells(result, holes, targets, timeline, {"temperature": 1.0}, {"temperature": fit})
+        assert (filled.loc[hidden & ~without_load, "temperature"] == 12.0).all()
+        # with a fallback the cells without `load` get it; an old fit without fallbacks leaves them to the blend
+        expected = 7.0 if "fallbacks" in fit else 9.0
+        assert (filled.loc[without_load, "temperature"] == expected).all()
+        assert filled.loc[~hidden, "temperature"].equals(table.loc[~hidden, "temperature"])
