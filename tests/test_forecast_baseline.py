@@ -1,4 +1,4 @@
-"""Forecasts combined with a seasonal-naive or last-value baseline by weights fitted on a held-out period."""
+"""Forecasts combined with a seasonal-naive, last-value or drift baseline by weights fitted on a held-out period."""
 
 from __future__ import annotations
 
@@ -41,6 +41,16 @@ def test_baselines_repeat_the_last_season_or_the_last_observed_value():
     assert baseline_forecast(history, 2, "last_value", None).tolist() == [3.0, 3.0], "skips the missing last cell"
     with pytest.raises(ValueError, match="Unknown baseline 'mean'"):
         baseline_forecast(history, 2, "mean", None)
+
+
+def test_drift_continues_the_trend_of_the_last_season_and_cancels_the_season():
+    steps = np.arange(48, dtype=float)
+    trend_and_season = 0.5 * steps + 3.0 * np.sin(2 * np.pi * steps / 12)
+    drift = baseline_forecast(trend_and_season, 12, "drift", 12)
+    assert np.allclose(drift, trend_and_season[-1] + 0.5 * np.arange(1, 13))  # a season apart: the sine cancels
+    gappy = np.array([1.0, np.nan, 3.0, 4.0, np.nan])
+    assert baseline_forecast(gappy, 2, "drift", None).tolist() == [6.0, 7.0], "a line through observed ends"
+    assert np.isnan(baseline_forecast(np.array([np.nan, 2.0]), 2, "drift", None)).all(), "needs two observed"
 
 
 def test_step_weights_pick_the_better_source_step_by_step():
@@ -91,7 +101,7 @@ def test_training_calibrates_forecasts_on_the_validation_period_and_saves_it(tra
     assert set(saved["columns"]) == {"load", "temperature"}
     assert set(saved["columns_with_future_metadata"]) == {"load"}, "given metadata is not forecast"
     for setting in saved["columns"].values():
-        assert setting["baseline"] in ("seasonal", "last_value") and len(setting["weights"]) == 8
+        assert setting["baseline"] in ("seasonal", "last_value", "drift") and len(setting["weights"]) == 8
         assert setting["combined_mae"] <= setting["model_mae"] + 1e-9
 
 
@@ -159,12 +169,40 @@ def test_calibration_round_trips_through_save_pretrained_and_bad_files_are_refus
     assert not (tmp_path / "copy" / FORECAST_CALIBRATION_FILE).exists(), "a stale calibration is not left behind"
 
 
-def test_calibration_needs_a_season_of_history_plus_a_window(trained):
+def test_calibration_needs_a_season_of_history_plus_a_quarter_window(trained):
     _, pipe = trained
-    with pytest.raises(ValueError, match="no stretch of 32 consecutive steps"):
-        pipe.calibrate_forecasts(make_tiny_table(num_steps=30))
+    with pytest.raises(ValueError, match="no stretch of 26 consecutive steps"):
+        pipe.calibrate_forecasts(make_tiny_table(num_steps=25))
     with pytest.raises(ValueError, match="num_origins"):
         pipe.calibrate_forecasts(make_tiny_table(num_steps=100), num_origins=0)
+
+
+def test_a_short_held_out_period_calibrates_with_the_period_before_it_as_history(trained):
+    _, pipe = trained
+    saved = pipe.forecast_calibration
+    table = make_tiny_table(num_steps=100, seed=5)
+    before, held_out = table.groupby("station").head(94), table.groupby("station").tail(6)
+    with pytest.raises(ValueError, match="give a longer held-out period, or the period before it as `history`"):
+        pipe.calibrate_forecasts(held_out, num_inference_steps=2)
+    calibration = pipe.calibrate_forecasts(held_out, history=before, num_origins=50, num_inference_steps=2)
+    # forecasts only ever start inside the held-out period: 6 steps per station, fewer than the window of 8
+    assert calibration["horizon"] == 6 and calibration["num_origins"] == 2
+    assert all(len(setting["weights"]) == 6 for setting in calibration["columns"].values())
+    with pytest.raises(ValueError, match="`history` lacks the columns \\['load'\\]"):
+        pipe.calibrate_forecasts(held_out, history=before.drop(columns="load"))
+    pipe.forecast_calibration = saved
+
+
+def test_a_falling_drift_never_takes_a_non_negative_column_below_zero(trained):
+    _, pipe = trained
+    saved = pipe.forecast_calibration
+    history = make_tiny_table(num_steps=48, seed=6)
+    history["load"] = np.tile(np.linspace(60, 2, 48).round().astype(np.int64), 2)  # falls ~1.2 per step
+    pipe.forecast_calibration = {"period": 24, "columns": {"load": {"baseline": "drift", "weights": [1.0]}}}
+    forecast = pipe.forecast(history, horizon=8, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    pipe.forecast_calibration = saved
+    assert forecast.attrs["forecast_baselines"] == {"load": "drift"}
+    assert forecast["load"].min() == 0 and forecast.groupby("station")["load"].first().max() <= 2
 
 
 def test_a_column_missing_throughout_the_backtest_keeps_the_model_and_writes_strict_json(trained):

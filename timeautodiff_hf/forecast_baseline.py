@@ -3,11 +3,13 @@ Combining the model's forecasts with a naive baseline, weighted by a backtest on
 
 A window of `sequence_length` steps cannot show the model what happened one season ago (yesterday's same hour when
 the window is a day), which is exactly what a seasonal-naive forecast repeats; on strongly periodic tables
-(traffic, bike rentals) that baseline is hard to beat, on others (pollution) the model is far better. Which regime a
-column is in, and how it changes with the forecast step, is measured, not guessed: `calibrate_forecasts` forecasts
-from many origins of a held-out period, and keeps per continuous column the baseline (seasonal naive or last value)
-and the per-step weight `w` in `center + w * (baseline - center)` with the smallest absolute error. Every sample path
-is moved by the same amount, so the spread of the paths is kept; `w = 0` returns the model's forecast unchanged.
+(traffic, bike rentals) that baseline is hard to beat, on others (pollution) the model is far better. Nor can a
+model trained on bounded data follow a trend beyond what it saw, which the drift forecast continues. Which regime
+a column is in, and how it changes with the forecast step, is measured, not guessed: `calibrate_forecasts`
+forecasts from many origins of a held-out period, and keeps per continuous column the baseline (seasonal naive,
+last value, or drift: the last value moved on by the average change per step over the last season) and the
+per-step weight `w` in `center + w * (baseline - center)` with the smallest absolute error. Every sample path is
+moved by the same amount, so the spread of the paths is kept; `w = 0` returns the model's forecast unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINES = ("seasonal", "last_value")
+BASELINES = ("seasonal", "last_value", "drift")
 BASELINE_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 # Per-step weights are fitted on the errors of this many neighbouring steps on each side (smoother, less noisy).
 STEP_POOLING = 2
@@ -48,7 +50,8 @@ def baseline_forecast(history: np.ndarray, horizon: int, kind: str, period: int 
         history (`np.ndarray`): the past values of one series.
         horizon (`int`): number of future steps.
         kind (`str`): `"seasonal"` repeats the value one `period` earlier (the last season, cycled), `"last_value"`
-            repeats the last observed value.
+            repeats the last observed value, `"drift"` continues the line from the first to the last observed value
+            of the last `period` steps (the whole history without a period): a trend goes on, a season cancels.
         period (`int`, *optional*): the season length in steps (needed for `"seasonal"`).
 
     Returns:
@@ -60,12 +63,18 @@ def baseline_forecast(history: np.ndarray, horizon: int, kind: str, period: int 
         observed = history[~np.isnan(history)]
         if len(observed):
             result[:] = observed[-1]
+    elif kind == "drift":
+        span = history[len(history) - (period + 1) :] if period else history
+        steps = np.flatnonzero(~np.isnan(span))
+        if len(steps) >= 2:
+            slope = (span[steps[-1]] - span[steps[0]]) / (steps[-1] - steps[0])
+            result[:] = span[steps[-1]] + slope * (np.arange(1, horizon + 1) + len(span) - 1 - steps[-1])
     elif kind == "seasonal":
         if period is not None and len(history) >= period:
             season = history[len(history) - period :]
             result[:] = season[np.arange(horizon) % period]
     else:
-        raise ValueError(f"Unknown baseline {kind!r}; expected 'seasonal' or 'last_value'.")
+        raise ValueError(f"Unknown baseline {kind!r}; expected one of {', '.join(map(repr, BASELINES))}.")
     return result
 
 
@@ -131,7 +140,7 @@ def best_baseline(center, values, past, future, horizon, period) -> dict:
     """
     truth = values[future]
     options = {}
-    for kind in BASELINES if period else ("last_value",):
+    for kind in BASELINES if period else ("last_value", "drift"):
         baseline = np.stack([baseline_forecast(values[rows], horizon, kind, period) for rows in past])
         weights, combined_mae, model_mae = fit_step_weights(center, baseline, truth)
         known = ~(np.isnan(center) | np.isnan(baseline) | np.isnan(truth))

@@ -575,12 +575,14 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     # 1. data and processor
     if args.streaming:
         processor, train_dataset = open_streamed_table(args)
-        validation_dataset = validation_table = None
+        validation_dataset = validation_table = train_table = None
         num_rows = sum(processor.time_info.get("entity_lengths") or []) or "streamed"
         if args.validation_fraction > 0:
             logger.warning("--streaming computes no validation loss; --validation_fraction is not used.")
     else:
-        processor, train_dataset, validation_dataset, validation_table, num_rows = prepare_in_memory_windows(args)
+        processor, train_dataset, validation_dataset, train_table, validation_table, num_rows = (
+            prepare_in_memory_windows(args)
+        )
     num_columns = processor.num_columns
     latent_dim = args.latent_dim or min(num_columns, 8)
     total_steps = max(1, args.vae_steps + args.denoiser_steps)
@@ -684,7 +686,7 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        calibrate_forecasts(pipeline, validation_table, args)
+        calibrate_forecasts(pipeline, validation_table, args, history=train_table)
         num_windows = train_dataset.windows_per_pass if args.streaming else len(train_dataset)
         write_training_args(args, output_dir, time.monotonic() - started, num_windows)
         try:
@@ -707,7 +709,10 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
 
 
 def prepare_in_memory_windows(args: argparse.Namespace):
-    """Read the whole table, fit the processor on its training period and cut training/validation windows."""
+    """
+    Read the whole table, fit the processor on its training period and cut training/validation windows. Returns
+    `(processor, train_dataset, validation_dataset, train_table, validation_table, num_rows)`.
+    """
     table = load_training_table(args)
     processor = build_processor(args).fit(table)
     if args.validation_fraction > 0:
@@ -734,12 +739,15 @@ def prepare_in_memory_windows(args: argparse.Namespace):
             logger.warning(f"No validation windows ({error}); validation loss is disabled.")
     train_dataset = window_tensors(train_windows)
     validation_dataset = window_tensors(validation_windows) if validation_windows is not None else None
-    return processor, train_dataset, validation_dataset, validation_table, len(table)
+    return processor, train_dataset, validation_dataset, train_table, validation_table, len(table)
 
 
-def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: argparse.Namespace) -> None:
-    """Fit the forecast combination with a naive baseline on the validation period (skipped, with a log line,
-    when it is disabled or there is no period long enough)."""
+def calibrate_forecasts(
+    pipeline: TimeAutoDiffPipeline, validation_table, args: argparse.Namespace, history=None
+) -> None:
+    """Fit the forecast combination with a naive baseline on the validation period, with the training period
+    before it (`history`) as the early origins' history (skipped, with a log line, when it is disabled or there is no
+    period long enough)."""
     if not args.forecast_calibration_origins:
         return
     if validation_table is None:
@@ -759,6 +767,7 @@ def calibrate_forecasts(pipeline: TimeAutoDiffPipeline, validation_table, args: 
             num_samples=2,
             num_inference_steps=20,
             generator=torch.Generator().manual_seed(args.seed),
+            history=history,
         )
     except ValueError as error:
         logger.warning(f"Forecasts are not calibrated: {error}")
