@@ -31,11 +31,7 @@ KNOWN_METRICS = {
     ),
     "discriminative_score_held_out_blocks": (
         "Discriminative score, classifier tested on held-out time blocks",
-        "lower is better; compare with its real-vs-real floor",
-    ),
-    "discriminative_floor_held_out_blocks": (
-        "Real-vs-real floor of that score",
-        "what real data of other time blocks scores",
+        "lower is better (no credit for recognising overlapping real windows)",
     ),
     "temporal_discriminative_score": ("Temporal discriminative score", "lower is better (sequence-level classifier)"),
     "predictive_score_mae": ("Predictive score (MAE)", "lower is better (train on synthetic, test on real)"),
