@@ -5,7 +5,8 @@ Calibrate a trained model's forecasts on its validation period and score the pee
         --model benchmarks/runs/bike/model
 
 The validation period is the last `validation_fraction` (from the model's `training_args.json`) of each entity in the
-task's training table, the part the training script held out. Calibrates it as the training script does
+task's training table, the part the training script held out; the rest is the backtest origins' history (session 7:
+the drift baseline and this history were added). Calibrates it as the training script does
 (`--settings defaults`: with `calibrate_forecasts`' own defaults instead), writes `forecast_calibration.json` into
 the model folder and prints the forecast MAE / training std of the model alone, the calibrated combination and the
 seasonal-naive and last-value baselines on the task's origins (median of 10 paths, DPM-Solver++ 20).
@@ -43,14 +44,16 @@ def main():
     fraction = json.loads((model / "training_args.json").read_text()).get("validation_fraction") or 0.1
     pipe = TimeAutoDiffPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
-    _, validation = pipe.processor.split(train, fraction, by="time")
+    history, validation = pipe.processor.split(train, fraction, by="time")
     started = time.perf_counter()
     if options.settings == "training":  # exactly what the training script runs (DPM-Solver++ 20, 48 x 2 paths)
         PartialState()  # the training module logs through accelerate
-        calibrate_forecasts(pipe, validation, argparse.Namespace(forecast_calibration_origins=48, seed=0))
+        calibrate_forecasts(
+            pipe, validation, argparse.Namespace(forecast_calibration_origins=48, seed=0), history=history
+        )
         calibration = pipe.forecast_calibration
     else:  # the method's defaults: the pipeline's scheduler (DDPM 50), 64 origins x 3 paths
-        calibration = pipe.calibrate_forecasts(validation, generator=torch.Generator().manual_seed(0))
+        calibration = pipe.calibrate_forecasts(validation, generator=torch.Generator().manual_seed(0), history=history)
     seconds = time.perf_counter() - started
     pipe.save_pretrained(model)
     for key in ("columns", "columns_with_future_metadata"):
