@@ -79,7 +79,7 @@ def evaluate_pipeline(
     Protocol: real windows are cut from `table` at stride 1 (all phases; ideally a held-out period, interleaved
     blocks rather than a later season) and subsampled to at most 3,000 (1,000 with `quick`); as many synthetic
     windows are generated with a fixed seed. `timeautodiff_hf.metrics.evaluate_generation` then computes the
-    discriminative score with its real-vs-real floor (both also with the classifier tested on time blocks it never
+    discriminative score with its real-vs-real floor (and again with the classifier tested on time blocks it never
     trained on), the temporal discriminative and predictive scores, marginal, correlation, autocorrelation and
     missing-rate errors, and, when `train_table` is given, the distance-to-closest-record privacy audit (synthetic
     windows closer to training windows than to the held-out ones, exact copies).

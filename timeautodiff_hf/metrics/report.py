@@ -108,7 +108,7 @@ def evaluate_generation(
         holdout_windows (`np.ndarray` of shape `(num_holdout, sequence_length, num_features)`, *optional*):
             Real windows the generator never saw, ideally later in time than `train_windows`.
         real_groups (array-like of shape `(num_real,)`, *optional*):
-            The time block of every real window (see [`discriminative_score`]), for the held-out-block scores.
+            The time block of every real window (see [`discriminative_score`]), for the held-out-block score.
         seed (`int`, *optional*, defaults to 0):
             Seed from which every stage's seed is derived.
         quick (`bool`, *optional*, defaults to `False`):
