@@ -236,6 +236,20 @@ def test_blended_imputation_keeps_observed_cells_reports_weights_and_is_not_wors
     assert again.equals(blended)
 
 
+def test_a_series_that_trended_past_its_training_range_is_filled_at_its_level(pipe):
+    # a later period far above anything trained on (the stock-price case): holes follow their neighbours, they are not
+    # cut off at the training maximum
+    table = make_tiny_table(seed=8)
+    table["temperature"] += 100.0
+    hidden = np.arange(len(table)) % 5 == 2
+    holes = table.copy()
+    holes["temperature"] = holes["temperature"].mask(hidden)
+    filled = pipe.impute(holes, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    training_max = next(c["max"] for c in pipe.processor.columns if c["name"] == "temperature")
+    assert filled.loc[hidden, "temperature"].min() > training_max + 50
+    assert np.abs(filled.loc[hidden, "temperature"] - table.loc[hidden, "temperature"]).mean() < 5.0
+
+
 def test_several_draws_are_blended_with_the_same_weights(pipe):
     holes = make_tiny_table(seed=6)
     holes["temperature"] = holes["temperature"].mask(np.arange(len(holes)) % 4 == 1)

@@ -839,6 +839,15 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         curves = {
             name: cubic_interpolation(targets[name], np.isnan(targets[name]), order, groups) for name in regressions
         }
+        # filled cells stay within what the column has shown: its training range, widened to the table's own observed
+        # cells (a series that has trended past its training range is filled at its level, not cut off)
+        bounds = {
+            name: (
+                min(columns[name]["min"], np.nanmin(targets[name])),
+                max(columns[name]["max"], np.nanmax(targets[name])),
+            )
+            for name in changed
+        }
         draws = result.groupby("sample", sort=False) if "sample" in result.columns else [(None, result)]
         parts = []
         for _, draw in draws:
@@ -859,9 +868,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                         usable = pending & np.isfinite(features).all(axis=1)
                         filled[rows[usable]] = predict_cells(fit, features[usable])
                         pending &= ~usable
-                values[missing] = round_like_column(
-                    np.clip(filled[missing], columns[name]["min"], columns[name]["max"]), columns[name]
-                )
+                values[missing] = round_like_column(np.clip(filled[missing], *bounds[name]), columns[name])
                 draw[name] = pd.Series(values, index=draw.index).astype(draw[name].dtype)
             parts.append(draw)
         return pd.concat(parts) if len(parts) > 1 else parts[0]
