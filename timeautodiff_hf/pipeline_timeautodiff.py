@@ -1105,10 +1105,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         timestamps, entities = processor._parse_time_and_entities(table, fitting=False)
         segments = [rows for _, rows in processor._segments(timestamps, entities, len(table))]
         shortest = max(1, window // 4)
-        spans, horizon = [], window
-        while not spans and horizon >= shortest:
+        for horizon in range(window, shortest - 1, -1):  # a whole window if the held-out period has one
             spans = backtest_spans(segments, context, horizon, first_held_out)
-            horizon -= 0 if spans else 1
+            if spans:
+                break
         if not spans:
             raise ValueError(
                 f"`table` has no stretch of {context + shortest} consecutive steps of one entity ({context} of "
@@ -1745,7 +1745,11 @@ def backtest_spans(segments: list[np.ndarray], context: int, horizon: int, first
     """
     spans = []
     for rows in segments:
-        for start in range(context, len(rows) - horizon + 1):
+        held_out = np.flatnonzero(rows >= first_held_out)
+        if not len(held_out):
+            continue
+        # forecasts start at a held-out row: skip the history's own starts (a long training period)
+        for start in range(max(context, int(held_out[0])), len(rows) - horizon + 1):
             span = rows[start - context : start + horizon]
             if (span >= 0).all() and (span[context:] >= first_held_out).all():
                 spans.append(span)
