@@ -180,14 +180,20 @@ def test_calibration_needs_a_season_of_history_plus_a_quarter_window(trained):
 def test_a_short_held_out_period_calibrates_with_the_period_before_it_as_history(trained):
     _, pipe = trained
     saved = pipe.forecast_calibration
-    table = make_tiny_table(num_steps=100, seed=5)
+    table = make_tiny_table(num_entities=8, num_steps=100, seed=5)
     before, held_out = table.groupby("station").head(94), table.groupby("station").tail(6)
     with pytest.raises(ValueError, match="give a longer held-out period, or the period before it as `history`"):
         pipe.calibrate_forecasts(held_out, num_inference_steps=2)
     calibration = pipe.calibrate_forecasts(held_out, history=before, num_origins=50, num_inference_steps=2)
     # forecasts only ever start inside the held-out period: 6 steps per station, fewer than the window of 8
-    assert calibration["horizon"] == 6 and calibration["num_origins"] == 2
+    assert calibration["horizon"] == 6 and calibration["num_origins"] == 8
     assert all(len(setting["weights"]) == 6 for setting in calibration["columns"].values())
+    # fewer stations: shorter horizons give more origins (4 stations: 2 per station at 5 steps), down to a quarter
+    # window; one station gives 5 origins at 2 steps, too few
+    fewer = pipe.calibrate_forecasts(held_out[held_out["station"].isin(["s0", "s1", "s2", "s3"])], history=before)
+    assert (fewer["horizon"], fewer["num_origins"]) == (5, 8)
+    with pytest.raises(ValueError, match="only 5 forecast origins .* too few to fit the weights on"):
+        pipe.calibrate_forecasts(held_out[held_out["station"] == "s0"], history=before)
     with pytest.raises(ValueError, match="`history` lacks the columns \\['load'\\]"):
         pipe.calibrate_forecasts(held_out, history=before.drop(columns="load"))
     pipe.forecast_calibration = saved

@@ -85,6 +85,9 @@ MISSING_MODES = ("as_data", "none")
 # Share of the window that forecasts keep as history: 18 of 24 steps lowered the forecast error by 7 % on bike
 # sharing (against half the window).
 FORECAST_CONTEXT_FRACTION = 0.75
+# Fewest backtest origins `calibrate_forecasts` fits weights on: with fewer, a per-step weight follows a handful of
+# errors (a tiny table's 6-step validation tail gives 2 origins).
+MIN_BACKTEST_ORIGINS = 8
 
 
 @dataclass
@@ -1105,15 +1108,22 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         timestamps, entities = processor._parse_time_and_entities(table, fitting=False)
         segments = [rows for _, rows in processor._segments(timestamps, entities, len(table))]
         shortest = max(1, window // 4)
-        for horizon in range(window, shortest - 1, -1):  # a whole window if the held-out period has one
+        # a whole window if the held-out period gives enough origins for it, else the longest horizon that does
+        for horizon in range(window, shortest - 1, -1):
             spans = backtest_spans(segments, context, horizon, first_held_out)
-            if spans:
+            if len(spans) >= MIN_BACKTEST_ORIGINS:
                 break
         if not spans:
             raise ValueError(
                 f"`table` has no stretch of {context + shortest} consecutive steps of one entity ({context} of "
                 f"history, from `history` too when given, and at least {shortest} to forecast): give a longer "
                 "held-out period, or the period before it as `history`, to calibrate forecasts."
+            )
+        if len(spans) < MIN_BACKTEST_ORIGINS:
+            raise ValueError(
+                f"`table` gives only {len(spans)} forecast origins (of {context} steps of history and at least "
+                f"{shortest} to forecast), too few to fit the weights on (at least {MIN_BACKTEST_ORIGINS}): give a "
+                "longer held-out period, or the period before it as `history`, to calibrate forecasts."
             )
         spans = [spans[i] for i in np.unique(np.linspace(0, len(spans) - 1, num_origins).round().astype(int))]
         times = timestamps.to_numpy() if timestamps is not None else np.arange(len(table))
