@@ -250,20 +250,29 @@ def test_window_features(processor, table: pd.DataFrame, count: int, seed: int =
     return features[rng.choice(len(features), min(count, len(features)), replace=False)]
 
 
-def training_period_windows(processor, train: pd.DataFrame, count: int, block_windows: int = 10) -> tuple:
+def training_windows_with_blocks(processor, train: pd.DataFrame, block_windows: int = 10) -> tuple:
     """
-    Two disjoint sets of real training-period windows, `count` each, as `((windows, blocks), (windows, blocks))`:
-    windows ending in even vs odd blocks of `block_windows * sequence_length` rows (fewer for a short table, so that
-    it has about 20 blocks, but never fewer than a window's), interleaved in time, so both cover the whole training
-    period and neighbouring, nearly identical stride-1 windows never land in both; each with its block number.
-    The first is the reference every generator is scored against (it is the distribution they were all fitted to);
-    the second, scored against the first, shows what real data of that period reaches. The block
-    numbers let the discriminative score hold out whole blocks (`generation_scores`).
+    All stride-1 windows of the training part in feature space, their row positions, and the block each ends in:
+    blocks of `block_windows * sequence_length` rows (fewer for a short table, so that it has about 20 blocks, but
+    never fewer than a window's).
     """
     batch = processor.encode(train, stride=1)
     features = processor.to_features(batch["values"], batch["observed_mask"])
     length = processor.sequence_length
-    blocks = batch["row_index"].max(axis=1) // min(block_windows * length, max(length, len(train) // 20))
+    rows = batch["row_index"]
+    return features, rows, rows.max(axis=1) // min(block_windows * length, max(length, len(train) // 20))
+
+
+def training_period_windows(processor, train: pd.DataFrame, count: int, block_windows: int = 10) -> tuple:
+    """
+    Two disjoint sets of real training-period windows, `count` each, as `((windows, blocks), (windows, blocks))`:
+    windows ending in even vs odd blocks (`training_windows_with_blocks`), interleaved in time, so both cover the
+    whole training period and neighbouring, nearly identical stride-1 windows never land in both. The first is the
+    reference every generator is scored against (it is the distribution they were all fitted to); the second, scored
+    against the first, shows what real data of that period reaches. The block numbers let the discriminative score
+    hold out whole blocks (`generation_scores`).
+    """
+    features, _, blocks = training_windows_with_blocks(processor, train, block_windows)
     rng = np.random.default_rng(4)
     sets = []
     for parity in (0, 1):
@@ -281,11 +290,7 @@ def spaced_reference_windows(processor, train: pd.DataFrame, count: int, block_w
     near-copy of a synthetic test window among its training windows; overlapping stride-1 windows on the reference
     side would hand it such near-copies and raise the floor.
     """
-    batch = processor.encode(train, stride=1)
-    features = processor.to_features(batch["values"], batch["observed_mask"])
-    length = processor.sequence_length
-    rows = batch["row_index"]
-    blocks = rows.max(axis=1) // min(block_windows * length, max(length, len(train) // 20))
+    features, rows, blocks = training_windows_with_blocks(processor, train, block_windows)
     taken = np.zeros(len(train), dtype=bool)
     picked = []
     for window in np.random.default_rng(5).permutation(np.flatnonzero(blocks % 2 == 1)):
