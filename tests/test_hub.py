@@ -53,6 +53,7 @@ PIPELINE_FILES = {
     "README.md",
     "model_index.json",
     "training_args.json",
+    "forecast_calibration.json",  # the tiny table's validation tail calibrates, with the training period as history
     "processor/preprocessor_config.json",
     "scheduler/scheduler_config.json",
     "vae/config.json",
