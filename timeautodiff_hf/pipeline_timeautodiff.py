@@ -834,8 +834,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             others[name] = {column: inputs[column][short[name], :width] for column in used}
             # fits from before the seasonal line have no `seasonal_period`
             if fit.get("seasonal_period") is not None:
-                line = seasonal_interpolation(targets[name], missing, order, groups, fit["seasonal_period"])
-                seasonal[name] = line[short[name]]
+                shaped = seasonal_interpolation(targets[name], missing, order, groups, fit["seasonal_period"])
+                seasonal[name] = shaped[short[name]]
         columns = {column["name"]: column for column in self.processor.columns}
         changed = [name for name in targets if weights[name] < 1.0 or name in regressions]
         lines = {name: linear_interpolation(targets[name], np.isnan(targets[name]), order, groups) for name in targets}

@@ -218,9 +218,9 @@ def _split_rows(
     order = rng.permutation(num_rows)
     if groups is None:
         return order[num_test:], order[:num_test]
-    labels = rng.permutation(np.unique(groups))
-    sizes = np.array([np.count_nonzero(groups == label) for label in labels])
-    held_out = labels[: int(np.searchsorted(np.cumsum(sizes), num_test)) + 1]
+    labels, sizes = np.unique(groups, return_counts=True)
+    shuffled = rng.permutation(len(labels))
+    held_out = labels[shuffled[: int(np.searchsorted(np.cumsum(sizes[shuffled]), num_test)) + 1]]
     in_test = np.isin(groups[order], held_out)
     return order[~in_test], order[in_test][:num_test]
 
