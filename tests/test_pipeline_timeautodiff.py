@@ -183,6 +183,26 @@ def test_guidance_scale_runs_with_classifier_free_guidance(pipe):
     assert not filled["load"].isna().any()
 
 
+def test_bfloat16_weights_sample_close_to_float32_and_keep_observed_cells(pipe, model_dir):
+    half = TimeAutoDiffPipeline.from_pretrained(model_dir, dtype=torch.bfloat16)
+    half.set_progress_bar_config(disable=True)
+    assert half.denoiser.dtype == torch.bfloat16 and half.vae.dtype == torch.bfloat16
+    full = pipe(num_sequences=20, num_inference_steps=4, generator=seeded(3), output_type="np").frames
+    reduced = half(num_sequences=20, num_inference_steps=4, generator=seeded(3), output_type="np").frames
+    assert full.dtype == reduced.dtype == np.float64
+    # same noise, weights rounded to 8 mantissa bits: the same windows up to rounding, not different draws
+    other_draws = pipe(num_sequences=20, num_inference_steps=4, generator=seeded(4), output_type="np").frames
+    assert np.abs(full - reduced).mean() < 0.2 * np.abs(full - other_draws).mean()
+    frames = half(num_sequences=3, num_inference_steps=4, generator=seeded()).frames
+    assert frames["temperature"].dtype == np.float64 and set(frames["mode"]) <= {"a", "b", "c"}
+    table = make_tiny_table(num_steps=16, seed=8)
+    table.loc[::3, "temperature"] = np.nan
+    filled = half.impute(table, num_inference_steps=3, generator=seeded())
+    observed = table["temperature"].notna()
+    assert np.array_equal(filled.loc[observed, "temperature"], table.loc[observed, "temperature"])
+    assert filled["temperature"].notna().all()
+
+
 def test_save_and_reload_gives_identical_samples(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "copy")
     reloaded = TimeAutoDiffPipeline.from_pretrained(tmp_path / "copy")

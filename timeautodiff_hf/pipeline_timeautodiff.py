@@ -1354,7 +1354,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         overrides the pipeline's `anchor_decay` (0 anchors only between observed cells).
         """
         anchor_decay = self.anchor_decay if anchor_decay is None else anchor_decay
+        # The networks compute in their own dtype (e.g. `torch_dtype=torch.bfloat16`); the latents, the scheduler's
+        # arithmetic and the decoded values stay in float32, where precision over the denoising steps is kept.
         device, dtype = self._execution_device, self.denoiser.dtype
+        vae_dtype = self.vae.dtype
         num_windows, length, _ = values.shape
         latent_dim = self.vae.config.latent_dim
         scaling_factor = self.vae.config.scaling_factor
@@ -1367,12 +1370,12 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         with self.progress_bar(total=num_batches * num_inference_steps) as progress_bar:
             for start in range(0, num_windows, batch_size):
                 stop = min(start + batch_size, num_windows)
-                condition_values = torch.as_tensor(values[start:stop], device=device, dtype=dtype)
-                condition_mask = torch.as_tensor(mask[start:stop], device=device, dtype=dtype)
-                features = torch.as_tensor(time_features[start:stop], device=device, dtype=dtype)
+                condition_values = torch.as_tensor(values[start:stop], device=device, dtype=torch.float32)
+                condition_mask = torch.as_tensor(mask[start:stop], device=device, dtype=torch.float32)
+                features = torch.as_tensor(time_features[start:stop], device=device, dtype=torch.float32)
                 # 1. prepare latents
                 latents = randn_tensor(
-                    (stop - start, length, latent_dim), generator=generator, device=device, dtype=dtype
+                    (stop - start, length, latent_dim), generator=generator, device=device, dtype=torch.float32
                 )
                 self.scheduler.set_timesteps(num_inference_steps, device=device)
                 latents = latents * self.scheduler.init_noise_sigma
@@ -1382,6 +1385,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     mask_in = torch.cat([condition_mask, torch.zeros_like(condition_mask)])
                 else:
                     features_in, values_in, mask_in = features, condition_values, condition_mask
+                features_in, values_in, mask_in = features_in.to(dtype), values_in.to(dtype), mask_in.to(dtype)
                 # the condition does not change between denoising steps: embedded once per batch
                 condition_states = self.denoiser.encode_condition(features_in, values_in, mask_in)
                 # 2. denoising loop
@@ -1390,8 +1394,13 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     if do_guidance:
                         model_input = torch.cat([model_input, model_input])
                     model_output = self.denoiser(
-                        model_input, timestep, features_in, values_in, mask_in, condition_states=condition_states
-                    ).sample
+                        model_input.to(dtype),
+                        timestep,
+                        features_in,
+                        values_in,
+                        mask_in,
+                        condition_states=condition_states,
+                    ).sample.float()
                     if do_guidance:
                         conditional, unconditional = model_output.chunk(2)
                         model_output = unconditional + guidance_scale * (conditional - unconditional)
@@ -1399,7 +1408,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     latents = self.scheduler.step(model_output, timestep, latents, **step_kwargs).prev_sample
                     progress_bar.update()
                 # 3. decode, keep continuous values inside the training range, copy observed cells back
-                decoded, observed_probability = self.vae.decode_to_values(latents / scaling_factor)
+                decoded, observed_probability = self.vae.decode_to_values((latents / scaling_factor).to(vae_dtype))
+                decoded = decoded.float()
                 if anchor_decay is not None and continuous and bool(condition_mask[..., continuous].any()):
                     anchored = anchor_to_observed(
                         decoded.float().cpu().numpy(),
@@ -1408,8 +1418,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                         continuous,
                         decay=anchor_decay,
                     )
-                    decoded = torch.as_tensor(anchored, device=device, dtype=dtype)
-                decoded = torch.minimum(torch.maximum(decoded, low.to(device, dtype)), high.to(device, dtype))
+                    decoded = torch.as_tensor(anchored, device=device, dtype=torch.float32)
+                decoded = torch.minimum(torch.maximum(decoded, low.to(device)), high.to(device))
                 decoded = torch.where(condition_mask > 0, condition_values, decoded)
                 outputs.append(decoded.float().cpu().numpy())
                 probabilities.append(observed_probability.float().cpu().numpy())
