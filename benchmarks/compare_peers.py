@@ -250,17 +250,22 @@ def test_window_features(processor, table: pd.DataFrame, count: int, seed: int =
     return features[rng.choice(len(features), min(count, len(features)), replace=False)]
 
 
-def training_windows_with_blocks(processor, train: pd.DataFrame, block_windows: int = 10) -> tuple:
+def training_window_batch(processor, train: pd.DataFrame, block_windows: int = 10) -> tuple[dict, np.ndarray]:
     """
-    All stride-1 windows of the training part in feature space, their row positions, and the block each ends in:
-    blocks of `block_windows * sequence_length` rows (fewer for a short table, so that it has about 20 blocks, but
-    never fewer than a window's).
+    All stride-1 windows of the training part (`processor.encode`'s batch) and the block each ends in: blocks of
+    `block_windows * sequence_length` rows (fewer for a short table, so that it has about 20 blocks, but never fewer
+    than a window's).
     """
     batch = processor.encode(train, stride=1)
-    features = processor.to_features(batch["values"], batch["observed_mask"])
     length = processor.sequence_length
-    rows = batch["row_index"]
-    return features, rows, rows.max(axis=1) // min(block_windows * length, max(length, len(train) // 20))
+    blocks = batch["row_index"].max(axis=1) // min(block_windows * length, max(length, len(train) // 20))
+    return batch, blocks
+
+
+def training_windows_with_blocks(processor, train: pd.DataFrame, block_windows: int = 10) -> tuple:
+    """The windows of `training_window_batch` in feature space, their row positions, and their blocks."""
+    batch, blocks = training_window_batch(processor, train, block_windows)
+    return processor.to_features(batch["values"], batch["observed_mask"]), batch["row_index"], blocks
 
 
 def training_period_windows(processor, train: pd.DataFrame, count: int, block_windows: int = 10) -> tuple:
@@ -291,7 +296,12 @@ def spaced_reference_windows(processor, train: pd.DataFrame, count: int, block_w
     side would hand it such near-copies and raise the floor.
     """
     features, rows, blocks = training_windows_with_blocks(processor, train, block_windows)
-    taken = np.zeros(len(train), dtype=bool)
+    return features[spaced_window_indices(rows, blocks, len(train), count)]
+
+
+def spaced_window_indices(rows: np.ndarray, blocks: np.ndarray, num_rows: int, count: int) -> np.ndarray:
+    """Indices of up to `count` windows of odd blocks sharing no row, in a seeded random order, sorted."""
+    taken = np.zeros(num_rows, dtype=bool)
     picked = []
     for window in np.random.default_rng(5).permutation(np.flatnonzero(blocks % 2 == 1)):
         steps = rows[window][rows[window] >= 0]
@@ -300,7 +310,7 @@ def spaced_reference_windows(processor, train: pd.DataFrame, count: int, block_w
             picked.append(window)
             if len(picked) == count:
                 break
-    return features[np.sort(picked)]
+    return np.sort(np.asarray(picked, dtype=int))
 
 
 def generation_scores(

@@ -54,6 +54,24 @@ def timed(function, repeats: int) -> float:
     return float(np.median(durations))
 
 
+def cpu_description() -> dict:
+    """The CPU's name and the matrix units that decide bfloat16 speed (Linux; empty elsewhere)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = fields.get("flags", "").split()
+    return {
+        "model_name": fields.get("model name", ""),
+        "cores_visible": os.cpu_count(),
+        "bf16_units": [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags],
+    }
+
+
 def with_scheduler(pipe: TimeAutoDiffPipeline, name: str) -> TimeAutoDiffPipeline:
     pipe.scheduler = SAMPLERS[name](pipe.scheduler.config)
     return pipe
@@ -182,6 +200,7 @@ def main():
     report = {
         "device": options.device,
         "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_description(),
         # glibc returns large freed buffers to the system and faults them back in on the next step; these settings
         # (see RESULTS.md, "Speed") keep them, and change CPU timings by 10-30 % on some machines
         "malloc_environment": {key: value for key, value in os.environ.items() if key.startswith("MALLOC_")},

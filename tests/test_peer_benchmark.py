@@ -127,3 +127,17 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
 
     compare_peers.plot_report(report, tmp_path / "peers.png")
     assert (tmp_path / "peers.png").stat().st_size > 0
+
+
+def test_spaced_reference_windows_share_no_row_and_come_from_odd_blocks(compare_peers):
+    table = fake_table(num_rows=600)
+    processor = TimeAutoDiffProcessor(sequence_length=12, time_column="time").fit(table)
+    batch, blocks = compare_peers.training_window_batch(processor, table)
+    picked = compare_peers.spaced_window_indices(batch["row_index"], blocks, len(table), count=1000)
+    assert len(picked) > 5 and np.all(np.diff(picked) > 0)
+    assert (blocks[picked] % 2 == 1).all()
+    rows = batch["row_index"][picked].ravel()
+    assert len(np.unique(rows)) == len(rows)  # no row in two reference windows
+    assert len(compare_peers.spaced_window_indices(batch["row_index"], blocks, len(table), count=3)) == 3
+    features = compare_peers.spaced_reference_windows(processor, table, count=1000)
+    assert features.shape[0] == len(picked)
