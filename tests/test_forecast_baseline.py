@@ -1,4 +1,4 @@
-"""Forecasts combined with a seasonal-naive, last-value or drift baseline by weights fitted on a held-out period."""
+"""Forecasts combined with a naive baseline (seasonal, last value, drift, damped trend) by backtest weights."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tiny_model import make_tiny_table, tiny_training_args
 
 from timeautodiff_hf import TimeAutoDiffPipeline
 from timeautodiff_hf.forecast_baseline import (
+    BASELINES,
     baseline_forecast,
     combine_with_baseline,
     fit_step_weights,
@@ -51,6 +52,27 @@ def test_drift_continues_the_trend_of_the_last_season_and_cancels_the_season():
     gappy = np.array([1.0, np.nan, 3.0, 4.0, np.nan])
     assert baseline_forecast(gappy, 2, "drift", None).tolist() == [6.0, 7.0], "a line through observed ends"
     assert np.isnan(baseline_forecast(np.array([np.nan, 2.0]), 2, "drift", None)).all(), "needs two observed"
+
+
+def test_damped_trend_follows_a_new_slope_that_drift_averages_away():
+    # flat for 40 steps, then rising by 1 per step for the last 8: the trend a forecaster should continue
+    history = np.concatenate([np.full(40, 10.0), 10.0 + np.arange(1, 9)])
+    future = 18.0 + np.arange(1, 7)
+    damped = baseline_forecast(history, 6, "damped_trend", 24)
+    drift = baseline_forecast(history, 6, "drift", 24)
+    assert np.abs(damped - future).mean() < 0.5 * np.abs(drift - future).mean()
+    assert np.all(np.diff(damped) > 0) and np.all(damped <= future + 1e-9), "continued, and damped, never steeper"
+
+
+def test_damped_trend_stays_level_on_a_flat_noisy_series_and_skips_missing_cells():
+    rng = np.random.default_rng(0)
+    flat = 5.0 + rng.normal(0, 0.3, 60)
+    flat[[10, 30, 59]] = np.nan
+    forecast = baseline_forecast(flat, 12, "damped_trend", None)
+    assert np.isfinite(forecast).all() and np.abs(forecast - 5.0).max() < 0.5
+    assert np.isnan(baseline_forecast(np.array([1.0, np.nan, 2.0, 3.0]), 3, "damped_trend", None)).all(), (
+        "needs four observed values"
+    )
 
 
 def test_step_weights_pick_the_better_source_step_by_step():
@@ -101,7 +123,7 @@ def test_training_calibrates_forecasts_on_the_validation_period_and_saves_it(tra
     assert set(saved["columns"]) == {"load", "temperature"}
     assert set(saved["columns_with_future_metadata"]) == {"load"}, "given metadata is not forecast"
     for setting in saved["columns"].values():
-        assert setting["baseline"] in ("seasonal", "last_value", "drift") and len(setting["weights"]) == 8
+        assert setting["baseline"] in BASELINES and len(setting["weights"]) == 8
         assert setting["combined_mae"] <= setting["model_mae"] + 1e-9
 
 

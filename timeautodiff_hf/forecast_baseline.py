@@ -7,8 +7,9 @@ the window is a day), which is exactly what a seasonal-naive forecast repeats; o
 model trained on bounded data follow a trend beyond what it saw, which the drift forecast continues. Which regime
 a column is in, and how it changes with the forecast step, is measured, not guessed: `calibrate_forecasts`
 forecasts from many origins of a held-out period, and keeps per continuous column the baseline (seasonal naive,
-last value, or drift: the last value moved on by the average change per step over the last season) and the
-per-step weight `w` in `center + w * (baseline - center)` with the smallest absolute error. Every sample path is
+last value, drift: the last value moved on by the average change per step over the last season, or damped trend:
+Holt's exponential smoothing with a damped trend, which follows a level and a local slope that change over time) and
+the per-step weight `w` in `center + w * (baseline - center)` with the smallest absolute error. Every sample path is
 moved by the same amount, so the spread of the paths is kept; `w = 0` returns the model's forecast unchanged.
 """
 
@@ -19,7 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINES = ("seasonal", "last_value", "drift")
+BASELINES = ("seasonal", "last_value", "drift", "damped_trend")
+# Holt's damped-trend smoothing: (level, trend, damping) parameters tried on each history, the one with the smallest
+# one-step-ahead squared error kept (a small grid: robust on short histories, no optimiser to diverge).
+DAMPED_TREND_GRID = np.array(
+    [
+        (alpha, beta, phi)
+        for alpha in (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+        for beta in (0.01, 0.05, 0.1, 0.2, 0.4)
+        for phi in (0.8, 0.9, 0.95, 0.98)
+    ]
+)
 BASELINE_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 # Per-step weights are fitted on the errors of this many neighbouring steps on each side (smoother, less noisy).
 STEP_POOLING = 2
@@ -51,7 +62,8 @@ def baseline_forecast(history: np.ndarray, horizon: int, kind: str, period: int 
         horizon (`int`): number of future steps.
         kind (`str`): `"seasonal"` repeats the value one `period` earlier (the last season, cycled), `"last_value"`
             repeats the last observed value, `"drift"` continues the line from the first to the last observed value
-            of the last `period` steps (the whole history without a period): a trend goes on, a season cancels.
+            of the last `period` steps (the whole history without a period): a trend goes on, a season cancels;
+            `"damped_trend"` is Holt's linear smoothing with a damped trend (`damped_trend_forecast`).
         period (`int`, *optional*): the season length in steps (needed for `"seasonal"`).
 
     Returns:
@@ -69,6 +81,8 @@ def baseline_forecast(history: np.ndarray, horizon: int, kind: str, period: int 
         if len(steps) >= 2:
             slope = (span[steps[-1]] - span[steps[0]]) / (steps[-1] - steps[0])
             result[:] = span[steps[-1]] + slope * (np.arange(1, horizon + 1) + len(span) - 1 - steps[-1])
+    elif kind == "damped_trend":
+        result = damped_trend_forecast(history, horizon)
     elif kind == "seasonal":
         if period is not None and len(history) >= period:
             season = history[len(history) - period :]
@@ -76,6 +90,31 @@ def baseline_forecast(history: np.ndarray, horizon: int, kind: str, period: int 
     else:
         raise ValueError(f"Unknown baseline {kind!r}; expected one of {', '.join(map(repr, BASELINES))}.")
     return result
+
+
+def damped_trend_forecast(history: np.ndarray, horizon: int, max_history: int = 96) -> np.ndarray:
+    """
+    Holt's exponential smoothing with a damped additive trend, fitted to the last `max_history` observed values of
+    `history` (missing cells skipped): the level and slope follow the recent series, and the forecast's slope fades
+    by the damping factor per step, so a trend is continued without being extrapolated for ever. The parameters are
+    chosen from `DAMPED_TREND_GRID` by one-step-ahead squared error. NaN when fewer than 4 values are observed.
+    """
+    observed = history[~np.isnan(history)][-max_history:]
+    if len(observed) < 4:
+        return np.full(horizon, np.nan)
+    alpha, beta, phi = (DAMPED_TREND_GRID[:, index] for index in range(3))
+    level = np.full(len(DAMPED_TREND_GRID), observed[0])
+    trend = np.full(len(DAMPED_TREND_GRID), observed[1] - observed[0])
+    squared_error = np.zeros(len(DAMPED_TREND_GRID))
+    for value in observed[1:]:
+        predicted = level + phi * trend
+        squared_error += (value - predicted) ** 2
+        new_level = alpha * value + (1 - alpha) * predicted
+        trend = beta * (new_level - level) + (1 - beta) * phi * trend
+        level = new_level
+    best = int(np.argmin(squared_error))
+    damping = np.cumsum(phi[best] ** np.arange(1, horizon + 1))
+    return level[best] + damping * trend[best]
 
 
 def fit_step_weights(center: np.ndarray, baseline: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, float]:
