@@ -1063,8 +1063,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         From `num_origins` origins spread evenly over `table` (each with a full season and a training window of
         history before it and a training window after it), the model forecasts one window ahead, without and
         (when the table has metadata columns) with the true future metadata. For every continuous column the
-        baseline (seasonal naive over the season the time step implies, e.g. 24 for hourly data, or the last value)
-        or the drift) and the per-step weight with the smallest absolute error are kept in
+        baseline (seasonal naive over the season the time step implies, e.g. 24 for hourly data, the last value, the
+        drift or a damped trend) and the per-step weight with the smallest absolute error are kept in
         `self.forecast_calibration` (saved by `save_pretrained`; see `timeautodiff_hf.forecast_baseline`). Use a period
         the model was not trained on (the training script uses its validation period): errors on training data favour
         the model. With `history` (the period just before, e.g. the training period), origins early in `table` take
