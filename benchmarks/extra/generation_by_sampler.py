@@ -1,0 +1,88 @@
+"""Held-out-block discriminative score and marginal distance of trained models' unconditional windows, per sampler.
+
+python benchmarks/extra/generation_by_sampler.py DATASET MODEL_DIR [MODEL_DIR ...] [--samplers dpm20,sde10,ddpm100]
+    [--reference]
+
+The real windows are the training period's (the time split of `model_quality.py`), scored as `compare_peers.py
+score` scores them (whole time blocks held out of the classifier's training windows). Samplers: `dpmN`
+(deterministic DPM-Solver++, what `compare_peers.py` uses with N = 20), `sdeN` (stochastic DPM-Solver++, the CLI's
+`--scheduler sde-dpm`), `ddpmN`, each with N steps. `--reference` also scores the real-vs-real floor (the
+non-overlapping windows of the other blocks). Used for the training-length and seed comparisons of session 8.
+"""
+
+import argparse
+import re
+import time
+from functools import partial
+
+import torch
+from _paths import ROOT  # noqa: F401  (puts benchmarks/ on the path)
+from compare_peers import spaced_reference_windows, training_period_windows, windows_to_features
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+from model_quality import time_split
+from shared_data import load
+
+from timeautodiff_hf import TimeAutoDiffPipeline
+from timeautodiff_hf.metrics import discriminative_score, marginal_distances
+
+SCHEDULERS = {
+    "dpm": DPMSolverMultistepScheduler.from_config,
+    "sde": partial(DPMSolverMultistepScheduler.from_config, algorithm_type="sde-dpmsolver++"),
+    "ddpm": DDPMScheduler.from_config,
+}
+
+
+def parse_sampler(text: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(dpm|sde|ddpm)(\d+)", text)
+    if match is None:
+        raise SystemExit(f"unknown sampler {text!r}: expected dpmN, sdeN or ddpmN (N steps), e.g. sde10")
+    return match.group(1), int(match.group(2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--samplers", default="dpm20,sde10,ddpm100")
+    parser.add_argument("--windows", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=400, help="Classifier training steps per repeat.")
+    parser.add_argument("--reference", action="store_true", help="Also score real windows of the other blocks.")
+    options = parser.parse_args()
+    samplers = [parse_sampler(text) for text in options.samplers.split(",")]
+    torch.set_num_threads(1)
+    table, schema, _, _ = load(options.dataset)
+    train, _ = time_split(table, schema)
+    processor = TimeAutoDiffPipeline.from_pretrained(options.models[0]).processor
+    (real, blocks), _ = training_period_windows(processor, train, options.windows)
+    layout = processor.feature_layout()
+
+    def score(name: str, features) -> None:
+        result = discriminative_score(
+            real, features, num_repeats=options.repeats, num_steps=options.steps, real_groups=blocks
+        )
+        distance = marginal_distances(real, features, layout)["mean"]
+        print(
+            f"{name:60s} held-out disc {result['mean']:.3f} ± {result['std']:.3f}  marginal {distance:.3f}",
+            flush=True,
+        )
+
+    if options.reference:
+        reference = spaced_reference_windows(processor, train, options.windows)
+        score(f"real windows of the other blocks ({len(reference)})", reference)
+    for model in options.models:
+        pipe = TimeAutoDiffPipeline.from_pretrained(model)
+        pipe.set_progress_bar_config(disable=True)
+        for kind, steps in samplers:
+            pipe.scheduler = SCHEDULERS[kind](pipe.scheduler.config)
+            started = time.perf_counter()
+            frames = pipe.generate(
+                num_sequences=options.windows, num_inference_steps=steps, generator=torch.Generator().manual_seed(0)
+            )
+            seconds = time.perf_counter() - started
+            generated, _ = windows_to_features(frames, processor, processor.sequence_length)
+            score(f"{model} {kind}{steps} ({seconds:.0f} s sampling)", generated)
+
+
+if __name__ == "__main__":
+    main()
