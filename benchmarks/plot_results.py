@@ -52,8 +52,13 @@ def plot_speed() -> Path | None:
     report = json.loads(path.read_text())
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     samplers = report["samplers"]
-    labels = [f"{row['scheduler']}-{row['steps']}" for row in samplers]
+    # rows without a dtype come from runs before session 8 (float32 only)
+    labels = [
+        f"{row['scheduler']}-{row['steps']}" + ("" if row.get("dtype", "float32") == "float32" else f" {row['dtype']}")
+        for row in samplers
+    ]
     axes[0].bar(labels, [row["seconds_200x24"] for row in samplers])
+    axes[0].tick_params(axis="x", labelrotation=45, labelsize=8)
     axes[0].set_title("seconds for 200 x 24-step sequences", fontsize=9)
     twin = axes[0].twinx()
     twin.plot(labels, [row["discriminative_score"] for row in samplers], color="black", marker="o")
