@@ -1354,8 +1354,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         overrides the pipeline's `anchor_decay` (0 anchors only between observed cells).
         """
         anchor_decay = self.anchor_decay if anchor_decay is None else anchor_decay
-        # The networks compute in their own dtype (e.g. `torch_dtype=torch.bfloat16`); the latents, the scheduler's
-        # arithmetic and the decoded values stay in float32, where precision over the denoising steps is kept.
+        # The networks compute in their own dtype (e.g. `from_pretrained(..., dtype=torch.bfloat16)`); the latents, the
+        # scheduler's arithmetic and the decoded values stay in float32, where precision over the steps is kept.
         device, dtype = self._execution_device, self.denoiser.dtype
         vae_dtype = self.vae.dtype
         num_windows, length, _ = values.shape
