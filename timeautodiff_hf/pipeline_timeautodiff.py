@@ -1412,16 +1412,16 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 decoded = decoded.float()
                 if anchor_decay is not None and continuous and bool(condition_mask[..., continuous].any()):
                     anchored = anchor_to_observed(
-                        decoded.float().cpu().numpy(),
-                        condition_values.float().cpu().numpy(),
-                        condition_mask.float().cpu().numpy(),
+                        decoded.cpu().numpy(),
+                        condition_values.cpu().numpy(),
+                        condition_mask.cpu().numpy(),
                         continuous,
                         decay=anchor_decay,
                     )
                     decoded = torch.as_tensor(anchored, device=device, dtype=torch.float32)
                 decoded = torch.minimum(torch.maximum(decoded, low.to(device)), high.to(device))
                 decoded = torch.where(condition_mask > 0, condition_values, decoded)
-                outputs.append(decoded.float().cpu().numpy())
+                outputs.append(decoded.cpu().numpy())
                 probabilities.append(observed_probability.float().cpu().numpy())
         return np.concatenate(outputs).astype(np.float64), np.concatenate(probabilities).astype(np.float64)
 

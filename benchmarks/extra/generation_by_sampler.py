@@ -16,14 +16,11 @@ import time
 from functools import partial
 
 import torch
-from _paths import ROOT  # noqa: F401  (puts benchmarks/ on the path)
-from compare_peers import spaced_reference_windows, training_period_windows, windows_to_features
+from _held_out import add_scoring_arguments, held_out_scores, training_reference
+from compare_peers import spaced_reference_windows, windows_to_features
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
-from model_quality import time_split
-from shared_data import load
 
 from timeautodiff_hf import TimeAutoDiffPipeline
-from timeautodiff_hf.metrics import discriminative_score, marginal_distances
 
 SCHEDULERS = {
     "dpm": DPMSolverMultistepScheduler.from_config,
@@ -41,31 +38,19 @@ def parse_sampler(text: str) -> tuple[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset")
-    parser.add_argument("models", nargs="+")
+    add_scoring_arguments(parser)
     parser.add_argument("--samplers", default="dpm20,sde10,ddpm100")
-    parser.add_argument("--windows", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=400, help="Classifier training steps per repeat.")
     parser.add_argument("--reference", action="store_true", help="Also score real windows of the other blocks.")
     options = parser.parse_args()
     samplers = [parse_sampler(text) for text in options.samplers.split(",")]
     torch.set_num_threads(1)
-    table, schema, _, _ = load(options.dataset)
-    train, _ = time_split(table, schema)
     processor = TimeAutoDiffPipeline.from_pretrained(options.models[0]).processor
-    (real, blocks), _ = training_period_windows(processor, train, options.windows)
+    train, real, blocks = training_reference(options.dataset, processor, options.windows)
     layout = processor.feature_layout()
 
     def score(name: str, features) -> None:
-        result = discriminative_score(
-            real, features, num_repeats=options.repeats, num_steps=options.steps, real_groups=blocks
-        )
-        distance = marginal_distances(real, features, layout)["mean"]
-        print(
-            f"{name:60s} held-out disc {result['mean']:.3f} ± {result['std']:.3f}  marginal {distance:.3f}",
-            flush=True,
-        )
+        mean, std, distance = held_out_scores(real, blocks, features, layout, options.repeats, options.steps)
+        print(f"{name:60s} held-out disc {mean:.3f} ± {std:.3f}  marginal {distance:.3f}", flush=True)
 
     if options.reference:
         reference = spaced_reference_windows(processor, train, options.windows)

@@ -15,14 +15,11 @@ import argparse
 
 import numpy as np
 import torch
-from _paths import ROOT  # noqa: F401  (puts benchmarks/ on the path)
-from compare_peers import spaced_window_indices, training_period_windows, training_window_batch, windows_to_features
+from _held_out import add_scoring_arguments, held_out_scores, training_reference
+from compare_peers import spaced_window_indices, training_window_batch, windows_to_features
 from diffusers import DPMSolverMultistepScheduler
-from model_quality import time_split
-from shared_data import load
 
 from timeautodiff_hf import TimeAutoDiffPipeline
-from timeautodiff_hf.metrics import discriminative_score, marginal_distances
 
 
 def reconstruct(pipe, values: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -37,29 +34,20 @@ def reconstruct(pipe, values: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset")
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--windows", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=400, help="Classifier training steps per repeat.")
+    add_scoring_arguments(parser)
     parser.add_argument("--generate", action="store_true", help="Also score the model's unconditional windows.")
     options = parser.parse_args()
     torch.set_num_threads(1)
-    table, schema, _, _ = load(options.dataset)
-    train, _ = time_split(table, schema)
     processor = TimeAutoDiffPipeline.from_pretrained(options.models[0]).processor
-    (real, blocks), _ = training_period_windows(processor, train, options.windows)
+    train, real, blocks = training_reference(options.dataset, processor, options.windows)
     batch, window_blocks = training_window_batch(processor, train)
     picked = spaced_window_indices(batch["row_index"], window_blocks, len(train), options.windows)
     values, observed = batch["values"][picked], batch["observed_mask"][picked]
     layout = processor.feature_layout()
 
     def score(name: str, features: np.ndarray) -> None:
-        result = discriminative_score(
-            real, features, num_repeats=options.repeats, num_steps=options.steps, real_groups=blocks
-        )
-        distance = marginal_distances(real, features, layout)["mean"]
-        print(f"{name:48s} {len(features):5d} windows  held-out disc {result['mean']:.3f}  marginal {distance:.3f}")
+        mean, _, distance = held_out_scores(real, blocks, features, layout, options.repeats, options.steps)
+        print(f"{name:48s} {len(features):5d} windows  held-out disc {mean:.3f}  marginal {distance:.3f}")
 
     score("real windows of the other blocks (floor)", processor.to_features(values, observed))
     for model in options.models:
