@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from timeautodiff_hf.missingness import fit_tilt, missing_fractions, tilted_choice
+from timeautodiff_hf.missingness import (
+    absent_step_patterns,
+    draw_absent_steps,
+    fit_tilt,
+    missing_fractions,
+    tilted_choice,
+)
 
 
 def candidate_fractions(rng, num_slots=2000, num_candidates=4, rates=(0.03, 0.5)):
@@ -58,3 +64,27 @@ def test_unreachable_target_picks_the_gappiest_candidate_without_failing():
 def test_fit_tilt_rejects_mismatched_targets():
     with pytest.raises(ValueError, match="fractions"):
         fit_tilt(np.zeros((4, 2, 3)), np.zeros(2))
+
+
+def test_absent_step_patterns_record_runs_of_non_overlapping_windows():
+    rows = np.arange(20)
+    rows[[5, 6, 13]] = -1  # windows [0, 5): none, [5, 10): run at 0 of 2, [10, 15): run at 3 of 1, [15, 20): none
+    patterns = absent_step_patterns([rows, np.arange(7)], window_length=5)
+    assert patterns["windows"] == 5 and patterns["share"] == pytest.approx(2 / 5)
+    assert patterns["runs"] == [[[0, 2]], [[3, 1]]]
+    assert absent_step_patterns([np.arange(30)], window_length=5) is None
+
+
+def test_drawn_absent_steps_follow_the_training_share_and_patterns():
+    patterns = {"window_length": 6, "windows": 100, "share": 0.3, "runs": [[[1, 2]], [[4, 1], [0, 1]]]}
+    rng = np.random.default_rng(0)
+    absent = draw_absent_steps(patterns, 4000, 15, rng.random((4000, 3, 2)))
+    assert absent.shape == (4000, 15)
+    stretches = absent[:, :12].reshape(4000, 2, 6)
+    gappy = stretches.any(axis=-1)
+    assert gappy.mean() == pytest.approx(0.3, abs=0.02)
+    allowed = {(1, 2), (0, 4)}
+    seen = {tuple(np.flatnonzero(stretch)) for stretch in stretches[gappy]}
+    assert seen == allowed  # only the stored patterns, both of them
+    last = absent[:, 12:]
+    assert {tuple(np.flatnonzero(stretch)) for stretch in last[last.any(axis=-1)]} == {(1, 2), (0,)}  # cut at the end

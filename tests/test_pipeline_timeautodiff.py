@@ -1,5 +1,6 @@
 """End-to-end tests of TimeAutoDiffPipeline on a tiny trained model (all four tasks, loading, determinism)."""
 
+import copy
 import json
 import shutil
 
@@ -251,3 +252,40 @@ def test_when_mask_has_wrong_shape_then_raises_value_error(pipe):
     table = make_tiny_table(num_steps=10)
     with pytest.raises(ValueError, match="mask"):
         pipe(observed=table, mask=np.zeros((3, 2), dtype=bool))
+
+
+def test_when_the_training_timeline_had_absent_hours_then_as_data_generation_has_whole_missing_steps(pipe):
+    processor = copy.deepcopy(pipe.processor)
+    processor.time_info["gap_patterns"] = {"window_length": 8, "windows": 10, "share": 0.4, "runs": [[[3, 2]]]}
+    gappy = TimeAutoDiffPipeline(vae=pipe.vae, denoiser=pipe.denoiser, scheduler=pipe.scheduler, processor=processor)
+    gappy.set_progress_bar_config(disable=True)
+    frames = gappy(num_sequences=200, num_inference_steps=4, generator=seeded()).frames
+    missing_steps = frames[FEATURES].isna().all(axis=1).to_numpy().reshape(200, 8)
+    assert 0.3 < missing_steps.any(axis=1).mean() < 0.5
+    assert set(map(tuple, missing_steps[missing_steps.any(axis=1)].astype(int))) == {(0, 0, 0, 1, 1, 0, 0, 0)}
+    assert frames["load"].dtype == "Int64" and frames["time"].notna().all()  # absent steps keep their timestamps
+    complete = gappy(num_sequences=50, num_inference_steps=4, generator=seeded(), missing="none").frames
+    assert not complete[FEATURES].isna().any().any()
+
+
+def test_categorical_columns_are_decoded_as_paths_under_the_training_transitions(pipe):
+    processor = copy.deepcopy(pipe.processor)
+    mode = processor.column_names.index("mode")
+    assert processor.columns[mode]["transition_counts"]  # counted by `fit` (random modes: about uniform)
+    processor.columns[mode]["transition_counts"] = (np.eye(3, dtype=int) * 10**6).tolist()  # never changes
+    sticky = TimeAutoDiffPipeline(vae=pipe.vae, denoiser=pipe.denoiser, scheduler=pipe.scheduler, processor=processor)
+    sticky.set_progress_bar_config(disable=True)
+    frames = sticky(num_sequences=30, num_inference_steps=4, generator=seeded()).frames
+    assert (frames.groupby("sequence_id")["mode"].nunique() == 1).all()
+    sticky.decode_category_paths = False
+    stepwise = sticky(num_sequences=30, num_inference_steps=4, generator=seeded()).frames
+    assert (stepwise.groupby("sequence_id")["mode"].nunique() > 1).any()
+    # Given cells stay as given, and the path passes through them.
+    table = make_tiny_table(num_steps=16, seed=5)
+    table.loc[table.index % 8 != 0, "mode"] = np.nan
+    sticky.decode_category_paths = True
+    filled = sticky.impute(table, num_inference_steps=4, generator=seeded())
+    given = table["mode"].notna()
+    assert filled.loc[given, "mode"].tolist() == table.loc[given, "mode"].tolist()
+    window = (filled.groupby("station").cumcount() // 8).to_numpy()
+    assert (filled.groupby([filled["station"], window])["mode"].nunique() == 1).all()

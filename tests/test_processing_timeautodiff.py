@@ -1300,3 +1300,16 @@ def test_timestamps_for_many_starts_equal_one_start_at_a_time(frequency):
     together = processor.step_timestamps_for_starts(starts, 8)
     one_by_one = np.stack([processor.step_timestamps(start, 8) for start in starts])
     assert together.dtype == one_by_one.dtype and np.array_equal(together, one_by_one)
+
+
+def test_fit_records_where_bridged_absent_hours_fall_in_windows_and_saves_them_as_json(tmp_path):
+    frame = pd.read_csv(FIXTURES / "processor_two_stations.csv")
+    processor = TimeAutoDiffProcessor(time_column="time", entity_column="station", sequence_length=4).fit(frame)
+    # Non-overlapping windows: station A's 21 steps give 5 (10:00, its bridged hour, is step 2 of the third),
+    # station B's two runs of 8 rows give 2 + 2.
+    expected = {"window_length": 4, "windows": 9, "share": 1 / 9, "runs": [[[2, 1]]]}
+    assert processor.time_info["gap_patterns"] == expected
+    processor.save_pretrained(str(tmp_path))
+    assert TimeAutoDiffProcessor.from_pretrained(str(tmp_path)).time_info["gap_patterns"]["runs"] == [[[2, 1]]]
+    complete = TimeAutoDiffProcessor(time_column="time", sequence_length=4).fit(frame[frame["station"] == "B"])
+    assert "gap_patterns" not in complete.time_info

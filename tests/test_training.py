@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from diffusers import DDPMScheduler
 from safetensors.torch import load_file
 
 from timeautodiff_hf.trainer import (
@@ -16,6 +18,7 @@ from timeautodiff_hf.trainer import (
     check_distributed_setup,
     list_checkpoints,
     main,
+    min_snr_weights,
     parse_args,
 )
 
@@ -70,6 +73,9 @@ def test_held_out_validation_period_still_counts_in_entity_lengths_and_vocabular
     assert processor.time_info["end"].startswith(str(pd.to_datetime(table["time"]).max().date()))
     columns = {column["name"]: column for column in processor.columns}
     assert columns["mode"]["categories"] == sorted(table["mode"].unique())
+    for column in processor.columns:  # counted on the training period, indexed by the whole table's vocabulary
+        if "transition_counts" in column:
+            assert len(column["transition_counts"]) == len(column["categories"])
 
 
 def test_checkpoints_rotate_and_training_args_record_versions(uninterrupted_run):
@@ -126,6 +132,7 @@ def test_yaml_config_supplies_defaults_and_flags_override(table_path, tmp_path):
         (["--train_file", "x.csv", "--validation_fraction", "1.5"], "validation_fraction"),
         (["--train_file", "x.csv", "--push_to_hub"], "hub_model_id"),
         (["--train_file", "x.csv", "--max_train_minutes", "0"], "max_train_minutes"),
+        (["--train_file", "x.csv", "--snr_gamma", "-1"], "snr_gamma"),
     ],
 )
 def test_when_training_flags_invalid_then_raises_value_error(flags, message):
@@ -245,3 +252,19 @@ def test_early_stopping_waits_patience_validations_without_improvement():
     decisions = [stopper.should_stop(loss, "VAE", step) for step, loss in enumerate([1.0, 0.9, 0.95, 0.96, 0.5])]
     assert decisions == [False, False, False, True, False]
     assert not any(EarlyStopping(patience=0).should_stop(1.0, "VAE", step) for step in range(5))
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_min_snr_weights_cap_the_nearly_noise_free_timesteps(prediction_type):
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction_type
+    )
+    timesteps = torch.arange(1000)
+    snr = scheduler.alphas_cumprod / (1 - scheduler.alphas_cumprod)
+    weights = min_snr_weights(scheduler, timesteps, 5.0)
+    assert weights[:50].max() < 0.05 and weights.max() <= 1.0  # SNR in the hundreds: weight ~ 5 / SNR
+    if prediction_type == "epsilon":
+        noisy = snr <= 5.0
+        assert noisy.sum() > 500 and torch.allclose(weights[noisy], torch.ones(int(noisy.sum())))
+    else:
+        torch.testing.assert_close(weights, torch.clamp(snr, max=5.0) / (snr + 1), rtol=1e-4, atol=1e-6)

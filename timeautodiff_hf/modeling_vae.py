@@ -12,6 +12,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
+from .category_paths import most_likely_paths
 from .embeddings import MixedTypeEmbedding
 
 KINDS = ("continuous", "binary", "categorical")
@@ -289,6 +290,9 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
         latents: torch.Tensor,
         generator: torch.Generator | None = None,
         sample_categories: bool = False,
+        category_chains: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        given_values: torch.Tensor | None = None,
+        given_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Decode unscaled latents to model-space cell values and the probability that each cell is observed.
@@ -298,6 +302,11 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
             generator (`torch.Generator`, *optional*): used when `sample_categories=True`.
             sample_categories (`bool`, *optional*, defaults to `False`): draw binary/categorical values from the
                 predicted probabilities instead of taking the most likely one.
+            category_chains (`dict`, *optional*): column index -> `(log transition matrix, log frequencies)` of a
+                binary or categorical column (`category_paths.log_chain`); such a column is decoded as the most
+                likely path through time instead of step by step (ignored with `sample_categories=True`).
+            given_values, given_mask (`(batch_size, sequence_length, num_columns)`, *optional*): cells the paths
+                must pass through (model space, 1 = given).
 
         Returns:
             `(values, observed_probability)`, both `(batch_size, sequence_length, num_columns)`.
@@ -323,6 +332,20 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
                     values[..., column] = drawn.view(batch_size, sequence_length).to(values.dtype)
                 else:
                     values[..., column] = logits[position].argmax(dim=-1).to(values.dtype)
+        if category_chains and not sample_categories:
+            log_posteriors = {}
+            for position, column in enumerate(self.binary_index):
+                logit = decoded.binary_logits[..., position].float()
+                log_posteriors[column] = torch.stack([F.logsigmoid(-logit), F.logsigmoid(logit)], dim=-1)
+            if self.categorical_index:
+                for position, column in enumerate(self.categorical_index):
+                    log_posteriors[column] = logits[position].float().log_softmax(dim=-1)
+            for column, (log_transitions, log_frequencies) in category_chains.items():
+                fixed = None
+                if given_mask is not None:
+                    fixed = torch.where(given_mask[..., column] > 0, given_values[..., column].round().long(), -1)
+                path = most_likely_paths(log_posteriors[column], log_transitions, log_frequencies, fixed)
+                values[..., column] = path.to(values.dtype)
         return values, decoded.observed_logits.sigmoid()
 
     @property

@@ -37,6 +37,7 @@ from .blending import (
     time_order,
     validation_cells,
 )
+from .category_paths import log_chain
 from .constraints import apply_constraints, check_constraints
 from .forecast_baseline import (
     baseline_forecast,
@@ -45,7 +46,7 @@ from .forecast_baseline import (
     read_forecast_calibration,
     seasonal_period,
 )
-from .missingness import fit_tilt, missing_fractions, tilted_choice
+from .missingness import draw_absent_steps, fit_tilt, missing_fractions, tilted_choice
 from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
 from .processing_timeautodiff import TimeAutoDiffProcessor, approximate_step_days, round_like_column
@@ -154,6 +155,13 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             3 % of cells instead of 6 %). Every returned sequence is an untouched model draw. It multiplies the
             sampling cost by this number for such models only; 1 switches it off. Generation given metadata or
             static values is not calibrated (their missing rate may rightly differ from the training rate).
+        decode_category_paths (`bool`, defaults to `True`): binary and categorical columns (up to 64 categories) are
+            decoded as the most likely path through time under the step-to-step transitions the processor counted in
+            the training data, with the decoder's per-step probabilities as evidence (see
+            `timeautodiff_hf.category_paths`), instead of the most likely category at each step on its own, which
+            lets slowly changing columns flicker (bike sharing: `yr` switched 0.59 times per generated day, 0.03 in
+            the data). Cells given as conditions are kept, and paths pass through them. Models whose processor has
+            no transition counts (trained before they existed) decode step by step; `False` does so always.
         forecast_calibration (`dict` or `None`): set by `calibrate_forecasts` (the training script calls it on the
             validation period) and saved with the pipeline as `forecast_calibration.json`. When set, `forecast`
             moves each continuous column's sample paths towards a naive baseline (seasonal naive or last value) by
@@ -163,6 +171,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "denoiser->vae"
     anchor_decay: float | None = 0.8
     blend_with_interpolation: bool = True
+    decode_category_paths: bool = True
     forecast_calibration: dict | None = None
     missingness_candidates: int = 4
     regress_on_other_columns: bool = True
@@ -310,10 +319,12 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             output_type (`str`, *optional*, defaults to `"pd"`): `"pd"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): return a `TimeAutoDiffPipelineOutput`.
             missing (`str`, *optional*, defaults to `"as_data"`): for generated cells, `"as_data"` reproduces the
-                training data's missingness pattern (NaN cells at the learned rate); `"none"` returns complete data.
-                The values `"none"` puts where the model would leave a cell missing are learned only from the cells
-                that were observed; on very sparse tables (e.g. ICU records where most cells are missing) they can be
-                implausible (measured on PhysioNet: Temp mean 15 instead of 37), so prefer `"as_data"` there.
+                training data's missingness pattern (NaN cells at the learned rate; in unconditional generation also
+                whole missing steps, timestamps kept, where the training timeline had short gaps that the processor
+                bridged, see its `max_gap`); `"none"` returns complete data. The values `"none"` puts where the model
+                would leave a cell missing are learned only from the cells that were observed; on very sparse tables
+                (e.g. ICU records where most cells are missing) they can be implausible (measured on PhysioNet: Temp
+                mean 15 instead of 37), so prefer `"as_data"` there.
             batch_size (`int`, *optional*, defaults to 512): windows denoised at once (bounds memory).
 
         Returns:
@@ -375,6 +386,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             observed_mask = self._draw_missingness(probabilities, generator)
             if num_candidates > 1:
                 values, observed_mask = self._choose_candidates(values, observed_mask, num_candidates, generator)
+            observed_mask = self._blank_absent_steps(observed_mask, generator)
         if output_type != "pd":
             return self._array_output(
                 values * np.where(observed_mask > 0, 1.0, np.nan), np.zeros_like(values), 1, output_type, return_dict
@@ -1365,6 +1377,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         accepts_generator = "generator" in inspect.signature(self.scheduler.step).parameters
         low, high = self._continuous_range()
         continuous = [i for i, column in enumerate(self.processor.columns) if column["kind"] == "continuous"]
+        category_chains = self._category_chains()
         outputs, probabilities = [], []
         num_batches = (num_windows + batch_size - 1) // batch_size
         with self.progress_bar(total=num_batches * num_inference_steps) as progress_bar:
@@ -1408,7 +1421,12 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                     latents = self.scheduler.step(model_output, timestep, latents, **step_kwargs).prev_sample
                     progress_bar.update()
                 # 3. decode, keep continuous values inside the training range, copy observed cells back
-                decoded, observed_probability = self.vae.decode_to_values((latents / scaling_factor).to(vae_dtype))
+                decoded, observed_probability = self.vae.decode_to_values(
+                    (latents / scaling_factor).to(vae_dtype),
+                    category_chains=category_chains,
+                    given_values=condition_values,
+                    given_mask=condition_mask,
+                )
                 decoded = decoded.float()
                 if anchor_decay is not None and continuous and bool(condition_mask[..., continuous].any()):
                     anchored = anchor_to_observed(
@@ -1424,6 +1442,24 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 outputs.append(decoded.cpu().numpy())
                 probabilities.append(observed_probability.float().cpu().numpy())
         return np.concatenate(outputs).astype(np.float64), np.concatenate(probabilities).astype(np.float64)
+
+    def _category_chains(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """Column index -> log transition matrix and log frequencies, for the columns decoded as paths."""
+        if not self.decode_category_paths:
+            return {}
+        chains = {}
+        for index, column in enumerate(self.processor.columns):
+            counts = column.get("transition_counts")
+            if not counts:
+                continue
+            if len(counts) != len(column["categories"]):
+                raise ValueError(
+                    f"The processor's transition counts of column {column['name']!r} cover {len(counts)} categories, "
+                    f"its vocabulary {len(column['categories'])}: the processor file is inconsistent. Set "
+                    "`pipe.decode_category_paths = False` to decode it step by step."
+                )
+            chains[index] = log_chain(counts)
+        return chains
 
     def _continuous_range(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-column bounds in model space: the training range for continuous columns, unbounded otherwise."""
@@ -1603,6 +1639,18 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         chosen = tilted_choice(fractions, fit_tilt(fractions, targets), uniform)
         slots = np.arange(fractions.shape[0])
         return values[chosen, slots], observed_mask[chosen, slots]
+
+    def _blank_absent_steps(self, observed_mask: np.ndarray, generator) -> np.ndarray:
+        """Whole steps missing where the training timeline had short gaps (`missingness.absent_step_patterns`)."""
+        gap_patterns = (self.processor.time_info or {}).get("gap_patterns")
+        if not gap_patterns:
+            return observed_mask
+        num_sequences, length, _ = observed_mask.shape
+        stretches = -(-length // gap_patterns["window_length"])
+        uniform = torch.rand((num_sequences, stretches, 2), generator=generator, dtype=torch.float64).numpy()
+        observed_mask = observed_mask.copy()
+        observed_mask[draw_absent_steps(gap_patterns, num_sequences, length, uniform)] = 0.0
+        return observed_mask
 
     def _draw_missingness(self, probabilities: np.ndarray, generator) -> np.ndarray:
         """Draw which generated cells are observed from the decoder's probabilities (reproduces missingness)."""

@@ -15,6 +15,8 @@ from pandas.tseries.offsets import Tick
 from transformers import FeatureExtractionMixin
 from transformers.utils import logging
 
+from .category_paths import MAX_PATH_CATEGORIES, transition_counts
+from .missingness import absent_step_patterns
 from .table_io import read_table
 
 logger = logging.get_logger(__name__)
@@ -276,7 +278,24 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             self.time_info["entity_dtype"] = str(frame[self.entity_column].dtype)
             # Observed entity lengths, for generating sequences as long as the real ones (`sequence_length="data"`).
             self.time_info["entity_lengths"] = sorted(int(count) for count in entities.value_counts().to_numpy())
+        segment_rows = [rows for _, rows in self._segments(timestamps, entities, len(frame))]
+        if timestamps is not None and self.max_gap > 0:
+            # Where bridged absent steps fall in windows, for `missing="as_data"` generation to reproduce them.
+            gap_patterns = absent_step_patterns(segment_rows, self.sequence_length)
+            if gap_patterns is not None:
+                self.time_info["gap_patterns"] = gap_patterns
+        self._fit_transitions(frame, segment_rows)
         return self
+
+    def _fit_transitions(self, frame: pd.DataFrame, segment_rows: list[np.ndarray]) -> None:
+        """Step-to-step category counts of binary/categorical columns, for decoding them as paths through time."""
+        codes, observed = self.encode_cells(frame)
+        for index, column in enumerate(self.columns):
+            size = len(column.get("categories") or [])
+            if column["kind"] != "continuous" and 2 <= size <= MAX_PATH_CATEGORIES:
+                column["transition_counts"] = transition_counts(
+                    codes[:, index], observed[:, index], segment_rows, size
+                )
 
     def fit_chunks(
         self, chunks: Iterable[pd.DataFrame], sample_rows: int = 200_000, seed: int = 0
@@ -1187,6 +1206,15 @@ def category_key(value: Any) -> Any:
 
 def category_lookup(categories: list) -> dict:
     return {category_key(value): index for index, value in enumerate(categories)}
+
+
+def reindex_transition_counts(counts: list, categories: list, new_categories: list) -> list:
+    """A column's transition counts over `categories`, re-indexed for a vocabulary that contains them."""
+    lookup = category_lookup(new_categories)
+    positions = [lookup[category_key(value)] for value in categories]
+    widened = np.zeros((len(new_categories), len(new_categories)), dtype=np.int64)
+    widened[np.ix_(positions, positions)] = counts
+    return widened.tolist()
 
 
 def sorted_categories(observed: pd.Series, name: str) -> list:
