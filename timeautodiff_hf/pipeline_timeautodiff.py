@@ -161,7 +161,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             `timeautodiff_hf.category_paths`), instead of the most likely category at each step on its own, which
             lets slowly changing columns flicker (bike sharing: `yr` switched 0.59 times per generated day, 0.03 in
             the data). Cells given as conditions are kept, and paths pass through them. Models whose processor has
-            no transition counts (trained before they existed) decode step by step; `False` does so always.
+            no transition counts (trained before they existed, or fitted on a stream with `--streaming`) decode step
+            by step; `False` does so always.
         forecast_calibration (`dict` or `None`): set by `calibrate_forecasts` (the training script calls it on the
             validation period) and saved with the pipeline as `forecast_calibration.json`. When set, `forecast`
             moves each continuous column's sample paths towards a naive baseline (seasonal naive or last value) by

@@ -8,6 +8,9 @@ score` scores them (whole time blocks held out of the classifier's training wind
 (deterministic DPM-Solver++, what `compare_peers.py` uses with N = 20), `sdeN` (stochastic DPM-Solver++, the CLI's
 `--scheduler sde-dpm`), `ddpmN`, each with N steps. `--reference` also scores the real-vs-real floor (the
 non-overlapping windows of the other blocks). Used for the training-length and seed comparisons of session 8.
+`--ablations` also scores each model with one generation feature switched off (session 9): `step-decoding`
+(categories decoded step by step, `pipe.decode_category_paths = False`) and `complete-timeline` (no absent steps
+reproduced: the processor's `gap_patterns` dropped).
 """
 
 import argparse
@@ -41,6 +44,9 @@ def main() -> None:
     add_scoring_arguments(parser)
     parser.add_argument("--samplers", default="dpm20,sde10,ddpm100")
     parser.add_argument("--reference", action="store_true", help="Also score real windows of the other blocks.")
+    parser.add_argument(
+        "--ablations", action="store_true", help="Also score with step-by-step categories / a complete timeline."
+    )
     options = parser.parse_args()
     samplers = [parse_sampler(text) for text in options.samplers.split(",")]
     torch.set_num_threads(1)
@@ -55,18 +61,26 @@ def main() -> None:
     if options.reference:
         reference = spaced_reference_windows(processor, train, options.windows)
         score(f"real windows of the other blocks ({len(reference)})", reference)
+    variants = ["as trained"] + (["step-decoding", "complete-timeline"] if options.ablations else [])
     for model in options.models:
-        pipe = TimeAutoDiffPipeline.from_pretrained(model)
-        pipe.set_progress_bar_config(disable=True)
-        for kind, steps in samplers:
-            pipe.scheduler = SCHEDULERS[kind](pipe.scheduler.config)
-            started = time.perf_counter()
-            frames = pipe.generate(
-                num_sequences=options.windows, num_inference_steps=steps, generator=torch.Generator().manual_seed(0)
-            )
-            seconds = time.perf_counter() - started
-            generated, _ = windows_to_features(frames, processor, processor.sequence_length)
-            score(f"{model} {kind}{steps} ({seconds:.0f} s sampling)", generated)
+        for variant in variants:
+            pipe = TimeAutoDiffPipeline.from_pretrained(model)
+            pipe.set_progress_bar_config(disable=True)
+            pipe.decode_category_paths = variant != "step-decoding"
+            if variant == "complete-timeline":
+                pipe.processor.time_info.pop("gap_patterns", None)
+            for kind, steps in samplers:
+                pipe.scheduler = SCHEDULERS[kind](pipe.scheduler.config)
+                started = time.perf_counter()
+                frames = pipe.generate(
+                    num_sequences=options.windows,
+                    num_inference_steps=steps,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                seconds = time.perf_counter() - started
+                generated, _ = windows_to_features(frames, processor, processor.sequence_length)
+                label = "" if variant == "as trained" else f" [{variant}]"
+                score(f"{model} {kind}{steps}{label} ({seconds:.0f} s sampling)", generated)
 
 
 if __name__ == "__main__":
