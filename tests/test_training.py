@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from timeautodiff_hf.trainer import (
     COMPLETE_MARKER,
     check_distributed_setup,
+    denoiser_loss,
     list_checkpoints,
     main,
     min_snr_weights,
@@ -268,3 +269,29 @@ def test_min_snr_weights_cap_the_nearly_noise_free_timesteps(prediction_type):
         assert noisy.sum() > 500 and torch.allclose(weights[noisy], torch.ones(int(noisy.sum())))
     else:
         torch.testing.assert_close(weights, torch.clamp(snr, max=5.0) / (snr + 1), rtol=1e-4, atol=1e-6)
+
+
+def test_min_snr_weighting_changes_the_loss_only_through_capped_timesteps():
+    from timeautodiff_hf import TimeAutoDiffDenoiser, TimeAutoDiffProcessor
+
+    table = make_tiny_table()
+    processor = TimeAutoDiffProcessor(time_column="time", entity_column="station", sequence_length=8)
+    batch = processor.fit(table).encode(table)
+    values, mask, features = (
+        torch.from_numpy(batch[key]).float()[:32] for key in ("values", "observed_mask", "time_features")
+    )
+    torch.manual_seed(0)
+    latents = torch.randn(32, 8, 3)
+    denoiser = TimeAutoDiffDenoiser(
+        3, processor.column_kinds_fitted, processor.category_sizes, processor.num_time_features, 16, 1, 2
+    )
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon")
+
+    def loss(snr_gamma):
+        generator = torch.Generator().manual_seed(3)
+        arguments = (denoiser, scheduler, processor, latents, values, mask, features, generator, 0.1)
+        return denoiser_loss(*arguments, snr_gamma=snr_gamma).item()
+
+    plain = loss(None)
+    assert loss(0.0) == plain and loss(1e12) == pytest.approx(plain, rel=1e-5)  # a cap nothing reaches: no change
+    assert loss(5.0) < plain  # nearly noise-free timesteps drawn in the batch are down-weighted

@@ -1003,7 +1003,8 @@ def denoiser_loss(
     snr_gamma: float | None = None,
 ) -> torch.Tensor:
     """
-    Noise-prediction loss under a random task mask (TimeAutoDiff's single masked objective).
+    Denoising loss (noise or velocity, as the scheduler predicts) under a random task mask (TimeAutoDiff's single
+    masked objective), with Min-SNR weights when `snr_gamma` is set.
 
     Every random number (masks, condition dropout, noise, timesteps) is drawn for the global batch of all processes
     from one generator and sliced, so N processes with batch B train exactly like one process with batch N * B.
