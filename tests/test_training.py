@@ -295,3 +295,15 @@ def test_min_snr_weighting_changes_the_loss_only_through_capped_timesteps():
     plain = loss(None)
     assert loss(0.0) == plain and loss(1e12) == pytest.approx(plain, rel=1e-5)  # a cap nothing reaches: no change
     assert loss(5.0) < plain  # nearly noise-free timesteps drawn in the batch are down-weighted
+
+
+def test_resuming_a_denoiser_checkpoint_under_another_objective_is_refused(table_path, uninterrupted_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, copy)
+    marker = json.loads((copy / "checkpoint-denoiser-30" / COMPLETE_MARKER).read_text())
+    assert marker["prediction_type"] == "v_prediction" and marker["snr_gamma"] == 5.0
+    flags = ["--resume_from_checkpoint", "latest", "--prediction_type", "epsilon"]
+    with pytest.raises(ValueError, match="trained with --prediction_type v_prediction --snr_gamma 5.0"):
+        main(parse_args(tiny_training_args(table_path, copy, *flags)))

@@ -1036,8 +1036,8 @@ def denoiser_loss(
 def min_snr_weights(scheduler, timesteps: torch.Tensor, snr_gamma: float) -> torch.Tensor:
     """
     Min-SNR-gamma loss weights (Hang et al. 2023): `min(SNR, gamma) / SNR` for noise prediction, `/ (SNR + 1)` for
-    v-prediction. Nearly noise-free timesteps have a huge SNR and an easy target; capping their weight stops them from
-    pulling the shared weights against the noisier steps that decide what a sample looks like.
+    v-prediction. Nearly noise-free timesteps have a huge SNR and, unweighted, their gradients conflict with and
+    outweigh those of the noisier steps that decide what a sample looks like; capping their weight balances them.
     """
     snr = compute_snr(scheduler, timesteps)
     return torch.clamp(snr, max=snr_gamma) / (snr if scheduler.config.prediction_type == "epsilon" else snr + 1)
@@ -1064,6 +1064,7 @@ def train_denoiser(
     accelerator.register_for_checkpointing(GeneratorState(noise_generator))
     start_step = 0
     if resume_path is not None:
+        check_same_objective(args, resume_path)
         load_checkpoint(accelerator, resume_path)
         start_step = int(CHECKPOINT_PATTERN.match(resume_path.name).group(2))
     if args.denoiser_steps == 0:
@@ -1110,7 +1111,7 @@ def train_denoiser(
         progress.set_postfix(loss=f"{loss.item():.4f}")
         accelerator.log({"denoiser/loss": loss.item(), "denoiser/lr": lr_scheduler.get_last_lr()[0]}, step=step)
         if args.checkpointing_steps and step % args.checkpointing_steps == 0 and step < args.denoiser_steps:
-            save_checkpoint(accelerator, args, "denoiser", step, {})
+            save_checkpoint(accelerator, args, "denoiser", step, denoiser_objective(args))
         if validation_dataset is not None and step % args.validation_steps == 0:
             validation_loss = denoiser_validation_loss(
                 accelerator, denoiser, ema, scheduler, processor, validation_dataset, args
@@ -1123,6 +1124,30 @@ def train_denoiser(
             break
     progress.close()
     return denoiser, ema
+
+
+def denoiser_objective(args: argparse.Namespace) -> dict:
+    """What the denoiser is trained to predict and how timesteps are weighted (recorded in its checkpoints)."""
+    return {"prediction_type": args.prediction_type, "snr_gamma": args.snr_gamma}
+
+
+def check_same_objective(args: argparse.Namespace, checkpoint: Path) -> None:
+    """Refuse to resume a denoiser under another objective than it was trained with (the defaults changed once)."""
+    recorded = json.loads((checkpoint / COMPLETE_MARKER).read_text())
+    if "prediction_type" not in recorded:
+        logger.warning(
+            f"Checkpoint {checkpoint.name!r} does not record its objective (written before --snr_gamma existed, "
+            "when the default was --prediction_type epsilon); resuming with --prediction_type "
+            f"{args.prediction_type} --snr_gamma {args.snr_gamma}. Pass the flags it was trained with."
+        )
+        return
+    current = denoiser_objective(args)
+    if recorded["prediction_type"] != current["prediction_type"] or recorded["snr_gamma"] != current["snr_gamma"]:
+        raise ValueError(
+            f"Checkpoint {checkpoint.name!r} was trained with --prediction_type {recorded['prediction_type']} "
+            f"--snr_gamma {recorded['snr_gamma']}, this run asks for --prediction_type {current['prediction_type']} "
+            f"--snr_gamma {current['snr_gamma']}: pass the checkpoint's flags to resume it."
+        )
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int = 100, floor: float = 0.1):
