@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=str,
         default="v_prediction",
         choices=["epsilon", "v_prediction"],
-        help="What the denoiser predicts: the velocity (default; with --snr_gamma 5, Beijing PM2.5's held-out "
-        "discriminative score at the default budget fell from 0.125 to 0.049 against the noise, see "
+        help="What the denoiser predicts: the velocity (default; with --snr_gamma 5 it about halved Beijing PM2.5's "
+        "held-out discriminative score at the default budget against the noise, 0.125 -> 0.049-0.075, see "
         "benchmarks/RESULTS.md) or the noise.",
     )
     add(
