@@ -333,20 +333,25 @@ class TimeAutoDiffVAE(ModelMixin, ConfigMixin):
                 else:
                     values[..., column] = logits[position].argmax(dim=-1).to(values.dtype)
         if category_chains and not sample_categories:
-            log_posteriors = {}
-            for position, column in enumerate(self.binary_index):
-                logit = decoded.binary_logits[..., position].float()
-                log_posteriors[column] = torch.stack([F.logsigmoid(-logit), F.logsigmoid(logit)], dim=-1)
-            if self.categorical_index:
-                for position, column in enumerate(self.categorical_index):
-                    log_posteriors[column] = logits[position].float().log_softmax(dim=-1)
             for column, (log_transitions, log_frequencies) in category_chains.items():
                 fixed = None
                 if given_mask is not None:
                     fixed = torch.where(given_mask[..., column] > 0, given_values[..., column].round().long(), -1)
-                path = most_likely_paths(log_posteriors[column], log_transitions, log_frequencies, fixed)
-                values[..., column] = path.to(values.dtype)
+                log_posteriors = self._category_log_probabilities(decoded, column)
+                values[..., column] = most_likely_paths(log_posteriors, log_transitions, log_frequencies, fixed).to(
+                    values.dtype
+                )
         return values, decoded.observed_logits.sigmoid()
+
+    def _category_log_probabilities(self, decoded, column: int) -> torch.Tensor:
+        """Per-step log-probabilities of a binary (as two categories) or categorical column's categories."""
+        if column in self.binary_index:
+            logit = decoded.binary_logits[..., self.binary_index.index(column)].float()
+            return torch.stack([F.logsigmoid(-logit), F.logsigmoid(logit)], dim=-1)
+        position = self.categorical_index.index(column)
+        start = sum(self.categorical_sizes[:position])
+        logits = decoded.categorical_logits[..., start : start + self.categorical_sizes[position]]
+        return logits.float().log_softmax(dim=-1)
 
     @property
     def config_num_columns(self) -> int:

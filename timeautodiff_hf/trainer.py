@@ -1142,7 +1142,7 @@ def check_same_objective(args: argparse.Namespace, checkpoint: Path) -> None:
         )
         return
     current = denoiser_objective(args)
-    if recorded["prediction_type"] != current["prediction_type"] or recorded["snr_gamma"] != current["snr_gamma"]:
+    if {key: recorded.get(key) for key in current} != current:
         raise ValueError(
             f"Checkpoint {checkpoint.name!r} was trained with --prediction_type {recorded['prediction_type']} "
             f"--snr_gamma {recorded['snr_gamma']}, this run asks for --prediction_type {current['prediction_type']} "
