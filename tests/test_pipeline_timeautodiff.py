@@ -289,3 +289,30 @@ def test_categorical_columns_are_decoded_as_paths_under_the_training_transitions
     assert filled.loc[given, "mode"].tolist() == table.loc[given, "mode"].tolist()
     window = (filled.groupby("station").cumcount() // 8).to_numpy()
     assert (filled.groupby([filled["station"], window])["mode"].nunique() == 1).all()
+
+
+def test_calendar_columns_take_their_timestamps_value_in_generation_imputation_and_forecasts(pipe):
+    processor = copy.deepcopy(pipe.processor)
+    mode = processor.column_names.index("mode")
+    # As if training had shown `mode` to be a / b / c by hour modulo 3; hours 21-23 never seen.
+    processor.columns[mode]["calendar"] = {"key": "hour", "values": [[h, "abc"[h % 3]] for h in range(21)]}
+    dated = TimeAutoDiffPipeline(vae=pipe.vae, denoiser=pipe.denoiser, scheduler=pipe.scheduler, processor=processor)
+    dated.set_progress_bar_config(disable=True)
+
+    def follows_the_hour(frames):
+        hours = frames["time"].dt.hour
+        return (frames.loc[hours < 21, "mode"] == hours[hours < 21].map(lambda h: "abc"[h % 3])).all()
+
+    frames = dated(num_sequences=20, sequence_length=30, num_inference_steps=4, generator=seeded()).frames
+    assert follows_the_hour(frames)
+    forecast = dated.forecast(make_tiny_table(), horizon=12, num_inference_steps=4, generator=seeded())
+    assert follows_the_hour(forecast)
+    table = make_tiny_table(num_steps=16, seed=5)
+    table.loc[table.index % 4 != 0, "mode"] = np.nan
+    filled = dated.impute(table, num_inference_steps=4, generator=seeded())
+    given = table["mode"].notna()
+    assert filled.loc[given, "mode"].tolist() == table.loc[given, "mode"].tolist()  # given cells win
+    assert follows_the_hour(filled[~given])
+    dated.fill_calendar_columns = False
+    sampled = dated(num_sequences=20, num_inference_steps=4, generator=seeded()).frames
+    assert not follows_the_hour(sampled)

@@ -826,6 +826,36 @@ def test_when_hourly_time_features_are_computed_then_they_match_the_calendar_for
     np.testing.assert_allclose(features, expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("time_kind", ["datetime", "timezone", "numeric"])
+def test_when_elapsed_time_is_on_then_the_last_feature_runs_from_minus_one_to_one_over_the_span(time_kind, tmp_path):
+    times = {
+        "datetime": pd.date_range("2024-01-01", periods=41, freq="h"),
+        "timezone": pd.date_range("2024-03-30", periods=41, freq="h", tz="Europe/Berlin"),
+        "numeric": np.arange(41.0) * 0.5,
+    }[time_kind]
+    frame = pd.DataFrame({"time": times, "x": np.arange(41.0)})
+    processor = TimeAutoDiffProcessor(time_column="time", sequence_length=8, elapsed_time=True).fit(frame)
+    assert processor.time_feature_names[-2:] == ["position", "elapsed"]
+    batch = processor.encode(frame)
+    elapsed = batch["time_features"][..., -1]
+    np.testing.assert_allclose(elapsed.reshape(-1)[:8], np.linspace(-1.0, 1.0, 41)[:8], atol=1e-12)
+    assert elapsed[-1, -1] == 1.0 and elapsed[0, 0] == -1.0
+    # Windows beyond the span (forecasts) see the value of its end; the option survives a save and reload.
+    later = processor.next_timestamps(batch["timestamps"][-1, -1], 8)[None]
+    assert np.all(processor.time_features(later)[..., -1] == 1.0)
+    processor.save_pretrained(tmp_path)
+    reloaded = TimeAutoDiffProcessor.from_pretrained(tmp_path)
+    assert reloaded.elapsed_time is True
+    np.testing.assert_array_equal(reloaded.encode(frame)["time_features"], batch["time_features"])
+
+
+def test_when_elapsed_time_is_off_then_time_features_have_no_elapsed_column():
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=20, freq="D"), "x": np.arange(20.0)})
+    processor = TimeAutoDiffProcessor(time_column="time", sequence_length=4).fit(frame)
+    assert "elapsed" not in processor.time_feature_names
+    assert processor.encode(frame)["time_features"].shape[-1] == len(processor.time_feature_names)
+
+
 @pytest.mark.parametrize(
     ("freq", "last", "expected"),
     [
@@ -1167,6 +1197,8 @@ CONSTRUCTOR_ERRORS = [
     ({"metadata_columns": ["x"], "static_columns": ["x"]}, r"\['x'\] are listed both in `metadata_columns`"),
     ({"metadata_columns": "x"}, r"`metadata_columns` must be a list of column names"),
     ({"handle_unknown": "ignore"}, r"`handle_unknown` must be 'error' or 'missing'"),
+    ({"elapsed_time": "yes", "time_column": "t"}, r"`elapsed_time` must be True or False"),
+    ({"elapsed_time": True}, r"`elapsed_time=True` needs a `time_column`"),
 ]
 
 

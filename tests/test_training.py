@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from diffusers import DDPMScheduler
@@ -307,3 +308,16 @@ def test_resuming_a_denoiser_checkpoint_under_another_objective_is_refused(table
     flags = ["--resume_from_checkpoint", "latest", "--prediction_type", "epsilon"]
     with pytest.raises(ValueError, match="trained with --prediction_type v_prediction --snr_gamma 5.0"):
         main(parse_args(tiny_training_args(table_path, copy, *flags)))
+
+
+def test_elapsed_time_flag_trains_a_model_that_conditions_on_the_span_and_still_forecasts(table_path, tmp_path):
+    from timeautodiff_hf import TimeAutoDiffPipeline
+
+    output_dir = tmp_path / "elapsed"
+    main(parse_args(tiny_training_args(table_path, output_dir, "--elapsed_time")))
+    pipe = TimeAutoDiffPipeline.from_pretrained(output_dir)
+    assert pipe.processor.time_feature_names[-1] == "elapsed"
+    assert pipe.denoiser.config.num_time_features == len(pipe.processor.time_feature_names)
+    history = pd.read_csv(table_path, parse_dates=["time"])
+    forecast = pipe.forecast(history, horizon=4, num_inference_steps=5, generator=torch.Generator().manual_seed(0))
+    assert len(forecast) == 2 * 4 and forecast["load"].notna().all()

@@ -15,6 +15,7 @@ from pandas.tseries.offsets import Tick
 from transformers import FeatureExtractionMixin
 from transformers.utils import logging
 
+from .calendar_columns import calendar_key, fit_calendar_columns
 from .category_paths import MAX_PATH_CATEGORIES, transition_counts
 from .missingness import absent_step_patterns
 from .table_io import read_table
@@ -74,6 +75,12 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         max_gap (`int`, *optional*, defaults to 3):
             Gaps of up to this many absent time steps inside an entity are bridged with fully missing steps, so that
             a series with a few absent hours (or market holidays) still gives windows; longer gaps split the series.
+        elapsed_time (`bool`, *optional*, defaults to `False`):
+            Add a time feature for the absolute position of each step in the fitted time span (-1 at the first
+            training timestamp, 1 at the last, held at the ends outside it). For tables with a trend or a regime
+            change over the span (a growing business, a sensor swap): the denoiser then knows which part of the
+            history a window comes from, so generated windows keep the real mix of early and late periods.
+            Forecasts beyond the span see the value of its end. Needs a time column.
         handle_unknown (`str`, *optional*, defaults to `"error"`):
             What to do with categories not seen during `fit`: `"error"` raises, `"missing"` treats the cell as
             missing (so `impute` fills it) and logs a warning.
@@ -115,6 +122,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         max_categories: int = 1000,
         handle_unknown: str = "error",
         max_gap: int = 3,
+        elapsed_time: bool = False,
         columns: list[dict] | None = None,
         time_info: dict | None = None,
         column_order: list[str] | None = None,
@@ -134,6 +142,10 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         check_positive_int(max_categories, "max_categories")
         if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
             raise ValueError(f"`max_gap` must be a non-negative integer, got {max_gap!r}.")
+        if not isinstance(elapsed_time, (bool, np.bool_)):
+            raise ValueError(f"`elapsed_time` must be True or False, got {elapsed_time!r}.")
+        if elapsed_time and time_column is None:
+            raise ValueError("`elapsed_time=True` needs a `time_column`: without timestamps there is no time span.")
         if handle_unknown not in ("error", "missing"):
             raise ValueError(f"`handle_unknown` must be 'error' or 'missing', got {handle_unknown!r}.")
         for name, value in (("metadata_columns", metadata_columns), ("static_columns", static_columns)):
@@ -157,6 +169,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         self.max_categories = int(max_categories)
         self.handle_unknown = handle_unknown
         self.max_gap = int(max_gap)
+        self.elapsed_time = bool(elapsed_time)
         self.columns = columns
         self.time_info = time_info
         self.column_order = column_order
@@ -284,18 +297,85 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             gap_patterns = absent_step_patterns(segment_rows, self.sequence_length)
             if gap_patterns is not None:
                 self.time_info["gap_patterns"] = gap_patterns
-        self._fit_transitions(frame, segment_rows)
+        codes, observed = self.encode_cells(frame)
+        self._fit_transitions(codes, observed, segment_rows)
+        if self.time_info["kind"] == "datetime":
+            self._fit_calendar_columns(frame, timestamps, codes, observed)
         return self
 
-    def _fit_transitions(self, frame: pd.DataFrame, segment_rows: list[np.ndarray]) -> None:
+    def _fit_transitions(self, codes: np.ndarray, observed: np.ndarray, segment_rows: list[np.ndarray]) -> None:
         """Step-to-step category counts of binary/categorical columns, for decoding them as paths through time."""
-        codes, observed = self.encode_cells(frame)
         for index, column in enumerate(self.columns):
             size = len(column.get("categories") or [])
             if column["kind"] != "continuous" and 2 <= size <= MAX_PATH_CATEGORIES:
                 column["transition_counts"] = transition_counts(
                     codes[:, index], observed[:, index], segment_rows, size
                 )
+
+    def _fit_calendar_columns(
+        self, frame: pd.DataFrame, timestamps: pd.Series, codes: np.ndarray, observed: np.ndarray
+    ) -> None:
+        """Record, per column that is a function of a calendar key (see `calendar_columns`), the key and its values."""
+        codes, observed = codes.copy(), observed.copy()
+        for index, column in enumerate(self.columns):
+            if column["role"] == "static":
+                observed[:, index] = 0  # per-entity constants are given per sequence, not by the calendar
+            elif column["kind"] == "continuous":
+                rows = observed[:, index] > 0
+                series = self._apply_missing_sentinels(frame[column["name"]], column["name"])
+                codes[rows, index] = to_float_array(series[rows], column["name"])
+        found = fit_calendar_columns(self._local_index(timestamps.to_numpy()), codes, observed)
+        for index, (key, table) in found.items():
+            column = self.columns[index]
+            if column["kind"] == "continuous":
+                pairs = [[int(k), float(v)] for k, v in sorted(table.items())]
+            else:
+                pairs = [[int(k), column["categories"][int(v)]] for k, v in sorted(table.items())]
+            column["calendar"] = {"key": key, "values": pairs}
+
+    def _local_index(self, timestamps: np.ndarray) -> pd.DatetimeIndex:
+        """Internal (naive UTC) timestamps as the wall-clock times of the fitted time zone."""
+        index = pd.DatetimeIndex(timestamps.reshape(-1))
+        if self.time_info.get("timezone"):
+            index = index.tz_localize("UTC").tz_convert(self.time_info["timezone"])
+        return index
+
+    def calendar_cells(self, timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """
+        Model-space values of the calendar columns at these timestamps, where training showed their key.
+
+        Args:
+            timestamps (`np.ndarray` of shape `(num_windows, length)`): internal timestamps.
+
+        Returns:
+            `(values, mask)` of shape `(num_windows, length, num_columns)`, mask 1 where a calendar column's value is
+            known; `None` when the processor has no calendar columns.
+        """
+        self._check_fitted()
+        entries = [(index, column) for index, column in enumerate(self.columns) if column.get("calendar")]
+        if not entries or self.time_info["kind"] != "datetime":
+            return None
+        index = self._local_index(np.asarray(timestamps))
+        values = np.zeros((*timestamps.shape, self.num_columns))
+        mask = np.zeros_like(values)
+        for position, column in entries:
+            calendar = column["calendar"]
+            keys = [key for key, _ in calendar["values"]]
+            if column["kind"] == "continuous":
+                encoded = quantile_transform(np.array([value for _, value in calendar["values"]], dtype=float), column)
+            else:
+                lookup = category_lookup(column["categories"])
+                encoded = np.array([lookup.get(category_key(value), -1) for _, value in calendar["values"]], float)
+                if (encoded < 0).any():
+                    raise ValueError(
+                        f"Column {column['name']!r}: its calendar values are not all in its vocabulary; the processor "
+                        "file is inconsistent. Set `pipe.fill_calendar_columns = False` to generate it instead."
+                    )
+            mapped = pd.Series(calendar_key(index, calendar["key"])).map(dict(zip(keys, encoded)))
+            known = mapped.notna().to_numpy().reshape(timestamps.shape)
+            values[..., position][known] = mapped.to_numpy(dtype=float).reshape(timestamps.shape)[known]
+            mask[..., position] = known
+        return values, mask
 
     def fit_chunks(
         self, chunks: Iterable[pd.DataFrame], sample_rows: int = 200_000, seed: int = 0
@@ -508,7 +588,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             frequency = infer_datetime_frequency(local_time, same_entity)
             offset = to_offset(frequency)
             step_days = approximate_step_days(offset)
-            feature_names = calendar_feature_names(step_days) + ["position"]
+            feature_names = calendar_feature_names(step_days) + ["position"] + self._elapsed_feature_names()
             start, end = sorted_time.min(), sorted_time.max()
             time_info = {
                 "kind": "datetime",
@@ -529,9 +609,13 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                 "dtype": str(timestamps.dtype),
                 "start": float(sorted_time.min()),
                 "end": float(sorted_time.max()),
-                "feature_names": ["position"],
+                "feature_names": ["position"] + self._elapsed_feature_names(),
             }
         return time_info
+
+    def _elapsed_feature_names(self) -> list[str]:
+        # `getattr`: processors saved before the option existed load without the attribute.
+        return ["elapsed"] if getattr(self, "elapsed_time", False) else []
 
     # ------------------------------------------------------------------ encode
     def encode(
@@ -881,7 +965,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
 
     def time_features(self, timestamps: np.ndarray) -> np.ndarray:
         """
-        Calendar features (sine/cosine of the cycles that matter at the fitted frequency) plus relative position.
+        Calendar features (sine/cosine of the cycles that matter at the fitted frequency), the relative position
+        in the window and, with `elapsed_time`, the position in the fitted time span.
 
         Args:
             timestamps (`np.ndarray` of shape `(num_windows, sequence_length)`).
@@ -894,12 +979,10 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         position = np.broadcast_to(
             np.linspace(-1.0, 1.0, length) if length > 1 else np.zeros(1), (num_windows, length)
         )
+        names = self.time_info["feature_names"]
         features = []
         if self.time_info["kind"] == "datetime":
-            index = pd.DatetimeIndex(timestamps.reshape(-1))
-            if self.time_info.get("timezone"):
-                index = index.tz_localize("UTC").tz_convert(self.time_info["timezone"])
-            names = self.time_info["feature_names"]
+            index = self._local_index(timestamps)
             cycles = {
                 "hour_of_day": (index.hour + index.minute / 60.0, 24.0),
                 "day_of_week": (index.day_of_week, 7.0),
@@ -907,14 +990,30 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                 "month_of_year": (index.month - 1, 12.0),
             }
             for name in names:
-                if name == "position":
+                if name in ("position", "elapsed"):
                     continue
                 cycle, function = name.rsplit("_", 1)
                 phase, period = cycles[cycle]
                 angle = 2 * np.pi * np.asarray(phase, dtype=float) / period
                 features.append((np.sin(angle) if function == "sin" else np.cos(angle)).reshape(num_windows, length))
         features.append(np.asarray(position, dtype=float))
+        if "elapsed" in names:
+            features.append(self._elapsed(timestamps))
         return np.stack(features, axis=-1)
+
+    def _elapsed(self, timestamps: np.ndarray) -> np.ndarray:
+        """Position of each timestamp in the fitted span, scaled to [-1, 1] and held at the ends outside it."""
+        if self.time_info["kind"] == "datetime":
+            # Internal timestamps and the fitted span are naive UTC.
+            start, end = pd.Timestamp(self.time_info["start"]), pd.Timestamp(self.time_info["end"])
+            offsets = (pd.DatetimeIndex(timestamps.reshape(-1)) - start).total_seconds().to_numpy()
+            span = (end - start).total_seconds()
+        else:
+            start, end = float(self.time_info["start"]), float(self.time_info["end"])
+            offsets = timestamps.reshape(-1).astype(float) - start
+            span = end - start
+        scaled = 2.0 * offsets / span - 1.0 if span > 0 else np.zeros(offsets.shape)
+        return np.clip(scaled, -1.0, 1.0).reshape(timestamps.shape)
 
     # ------------------------------------------------------------------ decode
     def decode(

@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sequence_length", "--sequence-length", type=int, default=24, help="Steps per window.")
     add("--stride", type=int, default=1, help="Step between training window starts.")
     add(
+        "--elapsed_time",
+        "--elapsed-time",
+        action="store_true",
+        help="Condition on each step's position in the table's time span (for trends / regime changes; needs "
+        "--time_column). Generated windows then keep the real mix of early and late periods.",
+    )
+    add(
         "--validation_fraction",
         "--validation-fraction",
         type=float,
@@ -416,6 +423,7 @@ def build_processor(args: argparse.Namespace) -> TimeAutoDiffProcessor:
         missing_values=missing_values,
         sequence_length=args.sequence_length,
         stride=args.stride,
+        elapsed_time=args.elapsed_time,
     )
 
 
