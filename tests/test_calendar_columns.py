@@ -33,20 +33,28 @@ def test_bike_sharing_calendar_columns_are_found_and_the_weather_and_holidays_ar
 
 def test_columns_that_only_look_calendar_like_are_not_taken_for_calendar_columns():
     rng = np.random.default_rng(0)
-    times = pd.date_range("2023-01-01", "2023-12-31 23:00", freq="h")  # one year: no month or date recurs
+    times = pd.date_range("2023-01-01", "2024-12-31 23:00", freq="h")
     days = times.normalize()
     daily_label = pd.Series(rng.choice(["x", "y", "z"], size=days.nunique()), index=days.unique())[days].to_numpy()
     table = pd.DataFrame(
         {
             "time": times,
-            "daily_label": daily_label,  # constant within each day, but every date is seen once
+            "daily_label": daily_label,  # constant within each day, a fresh draw every day
             "noise": rng.choice(["p", "q"], size=len(times)),
             "hour_label": np.where(times.hour < 12, "am", "pm"),
             "day": times.day.astype(float),  # a continuous column: the day of the month
+            "era": np.where(times.year == 2023, "old", "new"),  # a label per year: looked up by year
+            "budget": np.where(times.year == 2023, 1.5, 2.5),  # a yearly figure: data, not a calendar field
         }
     )
-    processor = TimeAutoDiffProcessor(time_column="time", column_kinds={"day": "continuous"}).fit(table)
-    assert calendar_keys(processor) == {"hour_label": "hour", "day": "day_of_month"}
+    kinds = {"day": "continuous", "budget": "continuous"}
+    processor = TimeAutoDiffProcessor(time_column="time", column_kinds=kinds).fit(table)
+    assert calendar_keys(processor) == {"hour_label": "hour", "day": "day_of_month", "era": "year"}
+    # One year of a daily label: every date is seen once, so nothing shows that it recurs.
+    first_year = table[table["time"].dt.year == 2023].drop(columns=["era", "budget"])
+    first_year["daily_label"] = np.where(first_year["time"].dt.day_of_year % 3 == 0, "x", "y")
+    processor = TimeAutoDiffProcessor(time_column="time", column_kinds={"day": "continuous"}).fit(first_year)
+    assert "daily_label" not in calendar_keys(processor)
 
 
 def test_calendar_keys_are_read_in_the_fitted_time_zone_and_unseen_keys_are_left_open():

@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Coarsest first: a column that follows the month also follows the day of the year, and the month generalises better.
-CALENDAR_KEYS = ("year", "quarter", "month", "day_of_year", "day_of_month", "day_of_week", "hour")
+# A column that follows the month (or the day of the month) also follows the day of the year: the coarser key is tried
+# first, it generalises to dates training did not show.
+CALENDAR_KEYS = ("year", "quarter", "month", "day_of_month", "day_of_week", "hour", "day_of_year")
 MIN_REPEATED_SHARE = 0.5
 
 
@@ -59,7 +60,9 @@ def _determined_by(codes: np.ndarray, keys: np.ndarray, periods: np.ndarray | No
     return frame.groupby("key")["code"].first().to_dict()
 
 
-def fit_calendar_columns(index: pd.DatetimeIndex, codes: np.ndarray, observed: np.ndarray) -> dict[int, tuple]:
+def fit_calendar_columns(
+    index: pd.DatetimeIndex, codes: np.ndarray, observed: np.ndarray, continuous: list[bool]
+) -> dict[int, tuple]:
     """
     Find the calendar columns of a table.
 
@@ -68,6 +71,9 @@ def fit_calendar_columns(index: pd.DatetimeIndex, codes: np.ndarray, observed: n
         codes (`np.ndarray` of shape `(num_rows, num_columns)`): a value per cell that is equal exactly when the
             cells are (category index, or the continuous value).
         observed (`np.ndarray` of shape `(num_rows, num_columns)`): 1 where the cell is observed.
+        continuous (`list[bool]`): per column, whether it is continuous. A continuous column constant within each
+            year is a yearly figure of the data (a budget, a price level), not a calendar field: it is not
+            looked up by year, which would also copy the training values into the processor file.
 
     Returns:
         `dict`: column index -> `(key name, {key: code})` for each calendar column.
@@ -80,6 +86,8 @@ def fit_calendar_columns(index: pd.DatetimeIndex, codes: np.ndarray, observed: n
         if rows.sum() < 2:
             continue
         for name in CALENDAR_KEYS:
+            if name == "year" and continuous[column]:
+                continue
             period = None if periods[name] is None else periods[name][rows]
             table = _determined_by(codes[rows, column], keys[name][rows], period)
             if table is not None:

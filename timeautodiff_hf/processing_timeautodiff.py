@@ -324,7 +324,8 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
                 rows = observed[:, index] > 0
                 series = self._apply_missing_sentinels(frame[column["name"]], column["name"])
                 codes[rows, index] = to_float_array(series[rows], column["name"])
-        found = fit_calendar_columns(self._local_index(timestamps.to_numpy()), codes, observed)
+        continuous = [column["kind"] == "continuous" for column in self.columns]
+        found = fit_calendar_columns(self._local_index(timestamps.to_numpy()), codes, observed, continuous)
         for index, (key, table) in found.items():
             column = self.columns[index]
             if column["kind"] == "continuous":
