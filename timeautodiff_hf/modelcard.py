@@ -302,7 +302,12 @@ def _template_variables(
             "name": _code(column["name"]),
             "kind": _cell(column.get("kind")),
             "dtype": _code(column.get("dtype")),
-            "role": _cell(column.get("role", "feature")),
+            "role": _cell(column.get("role", "feature"))
+            + (
+                f" (follows the timestamp's {_cell(str(column['calendar_key'])).replace('_', ' ')})"
+                if column.get("calendar_key")
+                else ""
+            ),
             "categories": _categories(column),
         }
         for column in columns

@@ -235,6 +235,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             "entity_column": self.entity_column,
             "columns": [
                 {key: column[key] for key in ("name", "kind", "dtype", "role", "categories") if key in column}
+                | ({"calendar_key": column["calendar"]["key"]} if column.get("calendar") else {})
                 for column in self.columns
             ],
             "frequency": self.time_info.get("frequency"),

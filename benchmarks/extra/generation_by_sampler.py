@@ -10,7 +10,8 @@ score` scores them (whole time blocks held out of the classifier's training wind
 non-overlapping windows of the other blocks). Used for the training-length and seed comparisons of session 8.
 `--ablations` also scores each model with one generation feature switched off (session 9): `step-decoding`
 (categories decoded step by step, `pipe.decode_category_paths = False`) and `complete-timeline` (no absent steps
-reproduced: the processor's `gap_patterns` dropped).
+reproduced: the processor's `gap_patterns` dropped); since session 10 also `sampled-calendar` (calendar columns
+sampled like the others, `pipe.fill_calendar_columns = False`).
 """
 
 import argparse
@@ -45,7 +46,9 @@ def main() -> None:
     parser.add_argument("--samplers", default="dpm20,sde10,ddpm100")
     parser.add_argument("--reference", action="store_true", help="Also score real windows of the other blocks.")
     parser.add_argument(
-        "--ablations", action="store_true", help="Also score with step-by-step categories / a complete timeline."
+        "--ablations",
+        action="store_true",
+        help="Also score with step-by-step categories / a complete timeline / sampled calendar columns.",
     )
     options = parser.parse_args()
     samplers = [parse_sampler(text) for text in options.samplers.split(",")]
@@ -61,12 +64,14 @@ def main() -> None:
     if options.reference:
         reference = spaced_reference_windows(processor, train, options.windows)
         score(f"real windows of the other blocks ({len(reference)})", reference)
-    variants = ["as trained"] + (["step-decoding", "complete-timeline"] if options.ablations else [])
+    ablations = ["step-decoding", "complete-timeline", "sampled-calendar"]
+    variants = ["as trained"] + (ablations if options.ablations else [])
     for model in options.models:
         for variant in variants:
             pipe = TimeAutoDiffPipeline.from_pretrained(model)
             pipe.set_progress_bar_config(disable=True)
             pipe.decode_category_paths = variant != "step-decoding"
+            pipe.fill_calendar_columns = variant != "sampled-calendar"
             if variant == "complete-timeline":
                 pipe.processor.time_info.pop("gap_patterns", None)
             for kind, steps in samplers:
