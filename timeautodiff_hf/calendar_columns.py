@@ -7,9 +7,10 @@ gets them wrong now and then (a June date labelled month 7, a Monday labelled Su
 which any user notices. `fit_calendar_columns` finds them on the training table: a column is a calendar column when
 every observed value is determined by one calendar key of its timestamp, and that relation was seen to repeat (the
 same month in two years, the same hour on two days), so a column that merely did not vary much is not taken for one.
-The pipeline then gives generated steps the value the training table shows for their key, as a given cell the
-denoiser conditions on, so the other columns agree with it too. Keys never seen in training (a forecast into a new
-year) are left to the model.
+The pipeline then replaces the generated value of such a column by the value the training table shows for the
+step's key; the other columns already follow the timestamp through the calendar time features. (Giving the values
+to the denoiser as conditions instead was tried: the other columns got worse, the model is at its best
+unconditioned.) Keys never seen in training (a forecast into a new year) are left to the model.
 """
 
 from __future__ import annotations

@@ -166,9 +166,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         fill_calendar_columns (`bool`, defaults to `True`): columns that the training table shows to be a fixed
             function of the timestamp (an `hour`, `weekday`, `month`, `season` or `year` column next to the time
             column; see `timeautodiff_hf.calendar_columns`) take the value training shows for each generated step's
-            timestamp, as a given cell the other columns are generated to agree with, instead of being sampled
-            (bike sharing: the sampled `mnth` disagreed with the timestamp on 40 % of generated hours). Steps whose
-            key training never showed (a forecast into a new year) are generated. `False` samples them always.
+            timestamp instead of the sampled one (bike sharing: the sampled `mnth` disagreed with the timestamp on
+            40 % of generated hours). Given cells are kept; steps whose key training never showed (a forecast into a
+            new year) keep the sampled value. `False` keeps sampled values always.
         forecast_calibration (`dict` or `None`): set by `calibrate_forecasts` (the training script calls it on the
             validation period) and saved with the pipeline as `forecast_calibration.json`. When set, `forecast`
             moves each continuous column's sample paths towards a naive baseline (seasonal naive or last value) by
