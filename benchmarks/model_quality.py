@@ -208,11 +208,14 @@ def evaluate_imputation(
         scores["linear_interpolation"].append(
             np.abs(interpolated.loc[hidden[name], name].to_numpy() - truth).mean() / scale
         )
+
+    def kept(name: str) -> np.ndarray:
+        """Cells given to `impute` as observed: not hidden, not NaN, not a missing-value sentinel (e.g. -200)."""
+        sentinels = processor.missing_values.get(name) or []
+        return (~hidden[name] & test[name].notna() & ~test[name].isin(sentinels)).to_numpy()
+
     observed_unchanged = all(
-        filled.loc[~hidden[name] & test[name].notna().to_numpy(), name]
-        .astype(float)
-        .equals(test.loc[~hidden[name] & test[name].notna().to_numpy(), name].astype(float))
-        for name in targets
+        filled.loc[kept(name), name].astype(float).equals(test.loc[kept(name), name].astype(float)) for name in targets
     )
     return {
         # a column without hidden cells (missing throughout the test part) has no error: left out of the mean
