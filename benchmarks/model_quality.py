@@ -242,6 +242,11 @@ def evaluate_forecast(
     series = test if not schema.get("entity_column") else next(iter(test.groupby(schema["entity_column"])))[1]
     series = series.sort_values(schema["time_column"]) if schema.get("time_column") else series
     series = series.reset_index(drop=True)
+    # Errors and baselines on values: a missing-value sentinel (AirQuality's -200 outages) is missing, not a value to
+    # forecast or to copy forward.
+    values = series.copy()
+    for name in targets:
+        values[name] = processor._apply_missing_sentinels(series[name], name).astype(float)
     origins, period = forecast_origins(series, processor, schema, num_origins, horizon, context)
     errors = {"model": [], "seasonal_naive": [], "last_value": []}
     with_metadata = []
@@ -249,7 +254,6 @@ def evaluate_forecast(
     for index, origin in enumerate(origins):
         history = series.iloc[origin - context : origin]
         truth = series.iloc[origin : origin + horizon]
-        long_history = series.iloc[max(0, origin - period) : origin]
         forecast = pipe.forecast(
             history,
             horizon=horizon,
@@ -273,18 +277,21 @@ def evaluate_forecast(
             )
             metadata_forecast = metadata_forecast.groupby(group_key, sort=True)[targets].median()
         for name in targets:
-            scale = float(pd.to_numeric(train_table[name], errors="coerce").std()) or 1.0
-            true_values = truth[name].astype(float).to_numpy()
-            if np.isnan(true_values).all():
+            train_values = processor._apply_missing_sentinels(train_table[name], name)
+            scale = float(pd.to_numeric(train_values, errors="coerce").std()) or 1.0
+            true_values = values[name].iloc[origin : origin + horizon].to_numpy()
+            history_values = values[name].iloc[origin - context : origin].dropna()
+            if np.isnan(true_values).all() or history_values.empty:
                 continue
-            seasonal = np.resize(long_history[name].astype(float).to_numpy()[-period:], horizon)
-            last = np.full(horizon, history[name].astype(float).dropna().iloc[-1])
+            seasonal = np.resize(values[name].iloc[max(0, origin - period) : origin].to_numpy()[-period:], horizon)
+            last = np.full(horizon, history_values.iloc[-1])
             errors["model"].append(np.nanmean(np.abs(median[name].to_numpy() - true_values)) / scale)
+            # an all-missing season of history leaves the seasonal naive without a value: not counted
             errors["seasonal_naive"].append(np.nanmean(np.abs(seasonal - true_values)) / scale)
             errors["last_value"].append(np.nanmean(np.abs(last - true_values)) / scale)
             if metadata_forecast is not None:
                 with_metadata.append(np.nanmean(np.abs(metadata_forecast[name].to_numpy() - true_values)) / scale)
-    result = {key: float(np.mean(value)) for key, value in errors.items()}
+    result = {key: float(np.nanmean(value)) for key, value in errors.items()}
     if with_metadata:
         result["model_with_known_future_metadata"] = float(np.mean(with_metadata))
     return {
