@@ -510,3 +510,19 @@ def test_when_report_has_numpy_values_then_save_report_converts_them(tmp_path):
     path = save_report({"a": np.float32(1.5), "b": np.arange(3), "c": float("nan")}, tmp_path / "r.json")
     with open(path, encoding="utf-8") as handle:
         assert json.load(handle) == {"a": 1.5, "b": [0, 1, 2], "c": None}
+
+
+def test_category_bars_follow_the_vocabulary_and_pool_rare_categories_as_other():
+    from timeautodiff_hf import TimeAutoDiffProcessor
+    from timeautodiff_hf.plotting import category_shares
+
+    times = pd.date_range("2024-01-01", periods=24 * 30, freq="h")
+    table = pd.DataFrame({"time": times, "hr": times.hour, "x": np.arange(len(times), dtype=float)})
+    processor = TimeAutoDiffProcessor(time_column="time").fit(table)
+    synthetic = table["hr"].where(table["hr"] < 20, 0)  # hours 20-23 never generated
+    labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr", max_bars=24)
+    assert labels == [str(hour) for hour in range(24)]  # 0..23, not by frequency or as text
+    assert np.allclose(real, 1 / 24) and generated[20:].sum() == 0 and np.isclose(generated.sum(), 1.0)
+    labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr", max_bars=12)
+    assert len(labels) == 12 and labels[-1] == "other" and labels[:-1] == sorted(labels[:-1], key=int)
+    assert np.isclose(real.sum(), 1.0) and np.isclose(generated.sum(), 1.0)

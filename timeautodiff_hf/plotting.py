@@ -109,12 +109,10 @@ def plot_generated_sequences(
                     label="synthetic",
                 )
             else:
-                real_share = real[name].astype(str).value_counts(normalize=True)
-                synthetic_share = synthetic[name].astype(str).value_counts(normalize=True)
-                labels = list(real_share.index[:12])
+                labels, real_share, synthetic_share = category_shares(real[name], synthetic[name], processor, name)
                 positions = np.arange(len(labels))
-                marginal.bar(positions - 0.2, real_share.reindex(labels).fillna(0), width=0.4, label="real")
-                marginal.bar(positions + 0.2, synthetic_share.reindex(labels).fillna(0), width=0.4, label="synthetic")
+                marginal.bar(positions - 0.2, real_share, width=0.4, label="real")
+                marginal.bar(positions + 0.2, synthetic_share, width=0.4, label="synthetic")
                 marginal.set_xticks(positions, labels, rotation=45, fontsize=7)
             marginal.set_title(f"marginal: {name}", fontsize=9)
             marginal.legend(fontsize=7)
@@ -124,6 +122,29 @@ def plot_generated_sequences(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def category_shares(
+    real: pd.Series, synthetic: pd.Series, processor, name: str, max_bars: int = 12
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """
+    Bar labels and shares of a discrete column's categories, real and synthetic, in vocabulary order (hours 0-23 as
+    0-23). Beyond `max_bars` categories, the real data's most frequent ones are kept and the rest pooled as "other".
+    """
+    column = next(c for c in processor.columns if c["name"] == name)
+    real_share = real.dropna().astype(str).value_counts(normalize=True)
+    synthetic_share = synthetic.dropna().astype(str).value_counts(normalize=True)
+    labels = [str(value) for value in column.get("categories") or []] or list(real_share.index)
+    if len(labels) > max_bars:
+        frequent = set(real_share.index[: max_bars - 1])
+        labels = [label for label in labels if label in frequent]
+    real_values = real_share.reindex(labels).fillna(0.0).to_numpy()
+    synthetic_values = synthetic_share.reindex(labels).fillna(0.0).to_numpy()
+    if len(labels) < len(column.get("categories") or []):
+        labels = labels + ["other"]
+        real_values = np.append(real_values, max(0.0, 1.0 - real_values.sum()))
+        synthetic_values = np.append(synthetic_values, max(0.0, 1.0 - synthetic_values.sum()))
+    return labels, real_values, synthetic_values
 
 
 def _numeric(series: pd.Series, processor, name: str) -> np.ndarray:
