@@ -520,7 +520,10 @@ def test_category_bars_follow_the_vocabulary_and_pool_rare_categories_as_other()
     table = pd.DataFrame({"time": times, "hr": times.hour, "x": np.arange(len(times), dtype=float)})
     processor = TimeAutoDiffProcessor(time_column="time").fit(table)
     synthetic = table["hr"].where(table["hr"] < 20, 0)  # hours 20-23 never generated
-    labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr", max_bars=24)
+    labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr")
+    # Read back from a CSV with a missing cell the column is float (1.0): the same categories.
+    as_read = synthetic.astype(float).where(np.arange(len(synthetic)) != 5)
+    assert np.allclose(category_shares(table["hr"], as_read, processor, "hr")[2], generated, atol=0.01)
     assert labels == [str(hour) for hour in range(24)]  # 0..23, not by frequency or as text
     assert np.allclose(real, 1 / 24) and generated[20:].sum() == 0 and np.isclose(generated.sum(), 1.0)
     labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr", max_bars=12)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .processing_timeautodiff import category_key, category_lookup
+
 
 def _pyplot():
     import matplotlib
@@ -125,26 +127,46 @@ def plot_generated_sequences(
 
 
 def category_shares(
-    real: pd.Series, synthetic: pd.Series, processor, name: str, max_bars: int = 12
+    real: pd.Series, synthetic: pd.Series, processor, name: str, max_bars: int = 24
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """
     Bar labels and shares of a discrete column's categories, real and synthetic, in vocabulary order (hours 0-23 as
-    0-23). Beyond `max_bars` categories, the real data's most frequent ones are kept and the rest pooled as "other".
+    0-23). Beyond `max_bars` categories (24: every hour of a day), the real data's most frequent ones are kept and
+    the rest pooled as "other". Values are matched to the vocabulary as the processor matches them (1.0 read back
+    from a CSV is category 1).
     """
     column = next(c for c in processor.columns if c["name"] == name)
-    real_share = real.dropna().astype(str).value_counts(normalize=True)
-    synthetic_share = synthetic.dropna().astype(str).value_counts(normalize=True)
-    labels = [str(value) for value in column.get("categories") or []] or list(real_share.index)
-    if len(labels) > max_bars:
-        frequent = set(real_share.index[: max_bars - 1])
-        labels = [label for label in labels if label in frequent]
-    real_values = real_share.reindex(labels).fillna(0.0).to_numpy()
-    synthetic_values = synthetic_share.reindex(labels).fillna(0.0).to_numpy()
-    if len(labels) < len(column.get("categories") or []):
-        labels = labels + ["other"]
+    categories = column.get("categories") or []
+    real_share = _category_counts(real, categories)
+    synthetic_share = _category_counts(synthetic, categories)
+    real_share, synthetic_share = (
+        real_share / max(real_share.sum(), 1),
+        synthetic_share / max(synthetic_share.sum(), 1),
+    )
+    keep = np.arange(len(categories))
+    if len(categories) > max_bars:
+        keep = np.sort(np.argsort(-real_share, kind="stable")[: max_bars - 1])
+    labels = [str(categories[index]) for index in keep]
+    real_values, synthetic_values = real_share[keep], synthetic_share[keep]
+    if len(keep) < len(categories):
+        labels.append("other")
         real_values = np.append(real_values, max(0.0, 1.0 - real_values.sum()))
         synthetic_values = np.append(synthetic_values, max(0.0, 1.0 - synthetic_values.sum()))
     return labels, real_values, synthetic_values
+
+
+def _category_counts(series: pd.Series, categories: list) -> np.ndarray:
+    """How often each vocabulary category occurs in `series` (missing and unknown values not counted)."""
+    codes = _category_codes(series, categories)
+    return np.bincount(codes[codes >= 0].astype(int), minlength=len(categories)).astype(float)
+
+
+def _category_codes(series: pd.Series, categories: list) -> np.ndarray:
+    """Vocabulary index per value, NaN for missing or unknown values."""
+    lookup = category_lookup(categories)
+    return np.array(
+        [np.nan if pd.isna(value) else lookup.get(category_key(value), np.nan) for value in series], dtype=float
+    )
 
 
 def _numeric(series: pd.Series, processor, name: str) -> np.ndarray:
@@ -152,8 +174,7 @@ def _numeric(series: pd.Series, processor, name: str) -> np.ndarray:
     column = next(c for c in processor.columns if c["name"] == name)
     if column["kind"] == "continuous":
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    lookup = {str(value): index for index, value in enumerate(column["categories"])}
-    return np.array([lookup.get(str(value), np.nan) for value in series], dtype=float)
+    return _category_codes(series, column["categories"])
 
 
 def plot_forecast_fan(
