@@ -79,7 +79,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             Add a time feature for the absolute position of each step in the fitted time span (-1 at the first
             training timestamp, 1 at the last, held at the ends outside it). For tables with a trend or a regime
             change over the span (a growing business, a sensor swap): the denoiser then knows which part of the
-            history a window comes from, so generated windows keep the real mix of early and late periods.
+            history a window comes from, so generated windows follow the level of their period.
             Forecasts beyond the span see the value of its end. Needs a time column.
         handle_unknown (`str`, *optional*, defaults to `"error"`):
             What to do with categories not seen during `fit`: `"error"` raises, `"missing"` treats the cell as
@@ -616,8 +616,7 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         return time_info
 
     def _elapsed_feature_names(self) -> list[str]:
-        # `getattr`: processors saved before the option existed load without the attribute.
-        return ["elapsed"] if getattr(self, "elapsed_time", False) else []
+        return ["elapsed"] if self.elapsed_time else []
 
     # ------------------------------------------------------------------ encode
     def encode(

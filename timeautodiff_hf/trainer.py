@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--elapsed-time",
         action="store_true",
         help="Condition on each step's position in the table's time span (for trends / regime changes; needs "
-        "--time_column). Generated windows then keep the real mix of early and late periods.",
+        "--time_column), so that generated windows follow the level of their period.",
     )
     add(
         "--validation_fraction",
