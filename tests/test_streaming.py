@@ -77,6 +77,20 @@ def test_fit_chunks_matches_fit_on_the_whole_table():
             assert (actual["min"], actual["max"]) == (expected["min"], expected["max"])
 
 
+def test_fit_chunks_finds_the_calendar_columns_of_the_whole_table_from_its_row_sample():
+    table = load_bike_sharing()
+    kwargs = {"time_column": "datetime", "metadata_columns": ["weathersit", "temp"]}
+    whole = TimeAutoDiffProcessor(**kwargs).fit(table)
+    streamed = TimeAutoDiffProcessor(**kwargs).fit_chunks(chunked(table, 2000)(), sample_rows=4000)
+    keys = {c["name"]: c["calendar"]["key"] for c in whole.columns if c.get("calendar")}
+    assert keys == {c["name"]: c["calendar"]["key"] for c in streamed.columns if c.get("calendar")}
+    assert set(keys) == {"season", "yr", "mnth", "hr", "weekday"}
+    batch = whole.encode(table.iloc[:200])
+    values, mask = streamed.calendar_cells(batch["timestamps"])
+    known = mask > 0
+    np.testing.assert_array_equal(values[known], whole.calendar_cells(batch["timestamps"])[0][known])
+
+
 def test_fit_chunks_is_exact_about_values_beyond_its_row_sample():
     rng = np.random.default_rng(0)
     table = pd.DataFrame(

@@ -492,6 +492,12 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             self.time_info["start"], self.time_info["end"] = float(time_low), float(time_high)
         if entity_counts:
             self.time_info["entity_lengths"] = sorted(entity_counts.values())
+        if self.time_info["kind"] == "datetime":
+            # Calendar columns from the row sample: a column that is a function of a calendar key in the whole table
+            # is one in any sample of its rows.
+            timestamps, _ = self._parse_time_and_entities(sample, fitting=False)
+            codes, observed = self.encode_cells(sample)
+            self._fit_calendar_columns(sample, timestamps, codes, observed)
         return self
 
     def _fit_column(self, name: Any, series: pd.Series, original_dtype: Any) -> dict:
