@@ -387,9 +387,11 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
         `datasets.IterableDataset`).
 
         What is exact over the whole stream: category vocabularies, missing rates, value ranges, the time span and
-        the entity lengths. What is estimated: the quantile scalers and inferred column kinds come from a uniform
-        random sample of `sample_rows` rows (seeded); the time frequency, time zone and the schema from the first
-        `sample_rows` contiguous rows (the head), so the head must show the table's regular time step.
+        the entity lengths. What is estimated: the quantile scalers, inferred column kinds and calendar columns come
+        from a uniform random sample of `sample_rows` rows (seeded); the time frequency, time zone and the schema
+        from the first `sample_rows` contiguous rows (the head), so the head must show the table's regular time step.
+        Absent-step patterns and category transition counts are not fitted (generation reproduces no absent steps
+        and decodes categories step by step).
 
         Args:
             chunks (iterable of `pd.DataFrame`): the table in order, all chunks with the same columns.
