@@ -77,7 +77,7 @@ def test_fit_chunks_matches_fit_on_the_whole_table():
             assert (actual["min"], actual["max"]) == (expected["min"], expected["max"])
 
 
-def test_fit_chunks_finds_the_calendar_columns_of_the_whole_table_from_its_row_sample():
+def test_fit_chunks_finds_calendar_columns_in_its_row_sample_and_transitions_in_its_head():
     table = load_bike_sharing()
     kwargs = {"time_column": "datetime", "metadata_columns": ["weathersit", "temp"]}
     whole = TimeAutoDiffProcessor(**kwargs).fit(table)
@@ -85,6 +85,11 @@ def test_fit_chunks_finds_the_calendar_columns_of_the_whole_table_from_its_row_s
     keys = {c["name"]: c["calendar"]["key"] for c in whole.columns if c.get("calendar")}
     assert keys == {c["name"]: c["calendar"]["key"] for c in streamed.columns if c.get("calendar")}
     assert set(keys) == {"season", "yr", "mnth", "hr", "weekday"}
+    # Transition counts come from the stream's first rows (they need consecutive rows), over the full vocabulary.
+    for expected, actual in zip(whole.columns, streamed.columns):
+        assert ("transition_counts" in actual) == ("transition_counts" in expected), actual["name"]
+        if "transition_counts" in actual:
+            assert len(actual["transition_counts"]) == len(actual["categories"])
     batch = whole.encode(table.iloc[:200])
     values, mask = streamed.calendar_cells(batch["timestamps"])
     known = mask > 0

@@ -161,8 +161,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             `timeautodiff_hf.category_paths`), instead of the most likely category at each step on its own, which
             lets slowly changing columns flicker (bike sharing: `yr` switched 0.59 times per generated day, 0.03 in
             the data). Cells given as conditions are kept, and paths pass through them. Models whose processor has
-            no transition counts (trained before they existed, or fitted on a stream with `--streaming`) decode step
-            by step; `False` does so always.
+            no transition counts (trained before they existed) decode step by step; `False` does so always.
         fill_calendar_columns (`bool`, defaults to `True`): columns that the training table shows to be a fixed
             function of the timestamp (an `hour`, `weekday`, `month`, `season` or `year` column next to the time
             column; see `timeautodiff_hf.calendar_columns`) take the value training shows for each generated step's

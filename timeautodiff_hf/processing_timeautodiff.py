@@ -388,10 +388,9 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
 
         What is exact over the whole stream: category vocabularies, missing rates, value ranges, the time span and
         the entity lengths. What is estimated: the quantile scalers, inferred column kinds and calendar columns come
-        from a uniform random sample of `sample_rows` rows (seeded); the time frequency, time zone and the schema
-        from the first `sample_rows` contiguous rows (the head), so the head must show the table's regular time step.
-        Absent-step patterns and category transition counts are not fitted (generation reproduces no absent steps
-        and decodes categories step by step).
+        from a uniform random sample of `sample_rows` rows (seeded); the time frequency, time zone, schema,
+        absent-step patterns and category transition counts from the first `sample_rows` contiguous rows (the
+        head), so the head must show the table's regular time step.
 
         Args:
             chunks (iterable of `pd.DataFrame`): the table in order, all chunks with the same columns.
@@ -494,6 +493,11 @@ class TimeAutoDiffProcessor(FeatureExtractionMixin):
             self.time_info["start"], self.time_info["end"] = float(time_low), float(time_high)
         if entity_counts:
             self.time_info["entity_lengths"] = sorted(entity_counts.values())
+        # Category transitions from the head: they need consecutive rows, which the random sample does not keep.
+        head_timestamps, head_entities = self._parse_time_and_entities(head, fitting=False)
+        head_codes, head_observed = self.encode_cells(head)
+        segment_rows = [rows for _, rows in self._segments(head_timestamps, head_entities, len(head))]
+        self._fit_transitions(head_codes, head_observed, segment_rows)
         if self.time_info["kind"] == "datetime":
             # Calendar columns from the row sample: a column that is a function of a calendar key in the whole table
             # is one in any sample of its rows.
