@@ -116,6 +116,8 @@ def plot_generated_sequences(
                 marginal.bar(positions - 0.2, real_share, width=0.4, label="real")
                 marginal.bar(positions + 0.2, synthetic_share, width=0.4, label="synthetic")
                 marginal.set_xticks(positions, labels, rotation=45, fontsize=7)
+                # headroom for the legend above the bars (24 even hour bars leave no empty corner)
+                marginal.set_ylim(0, 1.3 * max(real_share.max(initial=0), synthetic_share.max(initial=0), 1e-9))
             marginal.set_title(f"marginal: {name}", fontsize=9)
             marginal.legend(fontsize=7)
     figure.tight_layout()
