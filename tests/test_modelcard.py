@@ -128,11 +128,11 @@ def test_schema_table_lists_every_column_and_truncates_categories():
 def test_schema_table_marks_calendar_columns_with_their_key():
     schema = make_schema()
     schema["columns"].append(
-        {"name": "mnth", "kind": "categorical", "dtype": "int64", "role": "feature", "calendar_key": "day_of_week"}
+        {"name": "weekday", "kind": "categorical", "dtype": "int64", "role": "feature", "calendar_key": "day_of_week"}
     )
     section = build_model_card(schema=schema).text.split("## Schema")[1].split("## Training data")[0]
-    assert "| `mnth` | categorical | `int64` | feature (follows the timestamp's day of week) |" in section
-    assert "follows the timestamp" not in section.split("`mnth`")[0]
+    assert "| `weekday` | categorical | `int64` | feature (follows the timestamp's day of week) |" in section
+    assert "follows the timestamp" not in section.split("`weekday`")[0]
 
 
 def test_without_evaluation_the_card_says_not_evaluated_and_no_privacy_audit():
