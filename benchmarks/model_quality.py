@@ -168,6 +168,15 @@ def forecast_origins(series: pd.DataFrame, processor, schema: dict, num_origins:
     return [int(origin) for origin in candidates[picks]], period
 
 
+def training_scales(processor, train_table: pd.DataFrame, targets: list[str]) -> dict:
+    """Each target's training standard deviation with missing-value sentinels as missing, as in the peers harness."""
+    return {
+        name: float(pd.to_numeric(processor._apply_missing_sentinels(train_table[name], name), errors="coerce").std())
+        or 1.0
+        for name in targets
+    }
+
+
 def evaluate_imputation(
     pipe, test: pd.DataFrame, train_table: pd.DataFrame, schema: dict, steps: int, num_samples: int = 10
 ):
@@ -197,12 +206,11 @@ def evaluate_imputation(
             clean = clean.interpolate(limit_direction="both")
         interpolated[name] = clean
     scores = {"model": [], "column_mean": [], "linear_interpolation": []}
+    scales = training_scales(processor, train_table, targets)
     for name in targets:
         truth = test.loc[hidden[name], name].astype(float).to_numpy()
-        train_values = pd.to_numeric(train_table[name], errors="coerce")
-        if processor.missing_values.get(name):
-            train_values = train_values.mask(train_values.isin(processor.missing_values[name]))
-        scale = float(train_values.std()) or 1.0  # sentinel-free, as in the peers harness
+        train_values = pd.to_numeric(processor._apply_missing_sentinels(train_table[name], name), errors="coerce")
+        scale = scales[name]
         scores["model"].append(np.abs(filled.loc[hidden[name], name].astype(float).to_numpy() - truth).mean() / scale)
         scores["column_mean"].append(np.abs(train_values.mean() - truth).mean() / scale)
         scores["linear_interpolation"].append(
@@ -249,6 +257,7 @@ def evaluate_forecast(
         values[name] = processor._apply_missing_sentinels(series[name], name).astype(float)
     origins, period = forecast_origins(series, processor, schema, num_origins, horizon, context)
     errors = {"model": [], "seasonal_naive": [], "last_value": []}
+    scales = training_scales(processor, train_table, targets)
     with_metadata = []
     started = time.perf_counter()
     for index, origin in enumerate(origins):
@@ -277,8 +286,7 @@ def evaluate_forecast(
             )
             metadata_forecast = metadata_forecast.groupby(group_key, sort=True)[targets].median()
         for name in targets:
-            train_values = processor._apply_missing_sentinels(train_table[name], name)
-            scale = float(pd.to_numeric(train_values, errors="coerce").std()) or 1.0
+            scale = scales[name]
             true_values = values[name].iloc[origin : origin + horizon].to_numpy()
             history_values = values[name].iloc[origin - context : origin].dropna()
             if np.isnan(true_values).all() or history_values.empty:

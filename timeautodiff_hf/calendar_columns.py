@@ -28,7 +28,7 @@ def calendar_key(index: pd.DatetimeIndex, name: str) -> np.ndarray:
     """Integer key per timestamp: the calendar field `name` (day of year as month * 100 + day, leap-year proof)."""
     if name == "day_of_year":
         return np.asarray(index.month * 100 + index.day, dtype=np.int64)
-    field = {"day_of_month": "day", "day_of_week": "day_of_week"}.get(name, name)
+    field = "day" if name == "day_of_month" else name
     return np.asarray(getattr(index, field), dtype=np.int64)
 
 
