@@ -8,8 +8,8 @@ Three steps (the peers run in their own venv, see `benchmarks/peers/README.md`):
 
 `prepare` writes `RUN_DIR/task/`: the time split of `model_quality.py` (first 80 % per entity for training), the
 hidden-cell mask of its imputation test (10 % of the observed continuous non-metadata test cells, seed 1, the same
-cells as `model_quality.py`), the forecast origins (24 -> 24 on the regular grid of the test part) and the number of
-generated windows. Every method writes files to `RUN_DIR/outputs/METHOD/`: `synthetic.parquet` (long table with a
+cells as `model_quality.py`), the forecast origins (24 -> 24 on the regular grid of the test part: of a panel's first
+entity, or of every entity with `--forecast-entities all`) and the number of generated windows. Every method writes files to `RUN_DIR/outputs/METHOD/`: `synthetic.parquet` (long table with a
 `sequence_id` column), `imputed.parquet` (the test table with the hidden cells filled), `forecast.parquet`
 (`origin`, `step` and the target columns) and `timing.json` (train/sample seconds, peak RSS, versions).
 `score` produces TimeAutoDiff's outputs in a subprocess (so its peak RSS is its own), then scores every method with
@@ -65,19 +65,37 @@ def make_task(
     num_origins: int = 40,
     horizon: int = 24,
     context: int = 24,
+    forecast_entities: str = "first",
 ) -> dict:
-    """Writes the task files every method reads (see the module docstring); returns `task.json`'s content."""
+    """
+    Writes the task files every method reads (see the module docstring); returns `task.json`'s content.
+
+    `forecast_entities="all"` (panels) forecasts every entity's test part, up to `num_origins` origins each: the
+    forecast series is then the entities' test parts one after the other, and no origin's history or future crosses
+    from one entity into the next. `"first"` (the default, and the tables of sessions 3-10) uses the first entity's.
+    """
+    if forecast_entities not in ("first", "all"):
+        raise ValueError(f"`forecast_entities` must be 'first' or 'all', got {forecast_entities!r}.")
     task_dir.mkdir(parents=True, exist_ok=True)
     train.reset_index(drop=True).to_parquet(task_dir / "train.parquet", index=False)
     test = test.reset_index(drop=True)
     test.to_parquet(task_dir / "test.parquet", index=False)
     hidden_cell_mask(test, processor).to_parquet(task_dir / "hidden_mask.parquet", index=False)
     entity = schema.get("entity_column")
-    series = test if not entity else next(iter(test.groupby(entity, sort=False)))[1]
-    series = series.sort_values(schema["time_column"]) if schema.get("time_column") else series
-    series = series.reset_index(drop=True)
+    parts = [test] if not entity else [part for _, part in test.groupby(entity, sort=False)]
+    if forecast_entities == "first":
+        parts = parts[:1]
+    if schema.get("time_column"):
+        parts = [part.sort_values(schema["time_column"]) for part in parts]
+    origins, offset = [], 0
+    for part in parts:
+        part_origins, period = forecast_origins(
+            part.reset_index(drop=True), processor, schema, num_origins, horizon, context
+        )
+        origins += [offset + origin for origin in part_origins]
+        offset += len(part)
+    series = pd.concat(parts, ignore_index=True)
     series.to_parquet(task_dir / "forecast_series.parquet", index=False)
-    origins, period = forecast_origins(series, processor, schema, num_origins, horizon, context)
     task = {
         "dataset": dataset,
         "schema": schema,
@@ -94,9 +112,12 @@ def make_task(
         "horizon": horizon,
         "context": context,
         "seasonal_period": period,
+        "forecast_entities": forecast_entities,
         "hidden_mask_seed": 1,
         "protocol": "time split 80/20 per entity; 10 % of observed continuous target test cells hidden (seed 1); "
-        f"{horizon}->{horizon} forecasts from {len(origins)} origins of the test part; MAE / training std",
+        f"{horizon}->{horizon} forecasts from {len(origins)} origins of the test part"
+        + (" of every entity" if forecast_entities == "all" and entity else "")
+        + "; MAE / training std",
     }
     (task_dir / "task.json").write_text(json.dumps(task, indent=2))
     return task
@@ -125,11 +146,13 @@ def command_prepare(options) -> None:
         num_origins=options.num_origins,
         horizon=options.horizon,
         context=options.context,
+        forecast_entities=options.forecast_entities,
     )
     if not task["origins"]:
         raise SystemExit(
             f"no forecast origin fits {options.context} context + {options.horizon} horizon steps (or a season of "
-            f"history) in the forecast series (the first entity's test part); lower --horizon."
+            f"history) in the forecast series ({'every' if options.forecast_entities == 'all' else 'the first'} "
+            "entity's test part); lower --horizon."
         )
     print(f"task written to {run_dir(options) / 'task'}: {len(task['origins'])} origins, targets {task['targets']}")
 
@@ -604,7 +627,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--model", default=None, help="Our trained pipeline (default benchmarks/runs/NAME/model).")
     parser.add_argument("--num-windows", type=int, default=1000)
-    parser.add_argument("--num-origins", type=int, default=40)
+    parser.add_argument("--num-origins", type=int, default=40, help="Forecast origins (per entity with 'all').")
+    parser.add_argument(
+        "--forecast-entities",
+        choices=["first", "all"],
+        default="first",
+        help="Panels: forecast the first entity's test part (default) or every entity's (prepare).",
+    )
     parser.add_argument("--horizon", type=int, default=24, help="Forecast steps (prepare).")
     parser.add_argument("--context", type=int, default=24, help="History steps given to forecasters (prepare).")
     parser.add_argument("--inference-steps", type=int, default=20, help="DPM-Solver++ steps for our model.")

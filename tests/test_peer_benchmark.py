@@ -141,3 +141,40 @@ def test_spaced_reference_windows_share_no_row_and_come_from_odd_blocks(compare_
     assert len(compare_peers.spaced_window_indices(batch["row_index"], blocks, len(table), count=3)) == 3
     features = compare_peers.spaced_reference_windows(processor, table, count=1000)
     assert features.shape[0] == len(picked)
+
+
+def test_panel_forecast_task_keeps_every_origin_inside_one_entity(compare_peers, tmp_path):
+    first, second = fake_table(num_rows=120, seed=0), fake_table(num_rows=120, seed=1)
+    first["site"], second["site"] = "a", "b"
+    second["load"] += 100.0  # a level no history of site a has: crossing entities would show
+    table = pd.concat([first, second], ignore_index=True)
+    schema = {"time_column": "time", "entity_column": "site"}
+    processor = TimeAutoDiffProcessor(sequence_length=12, **schema).fit(table)
+    train = table.groupby("site").head(60)
+    test = table.drop(train.index).reset_index(drop=True)
+    common = dict(dataset="fake", num_windows=5, num_origins=3, horizon=12, context=12)
+    only_first = compare_peers.make_task(train, test, schema, processor, tmp_path / "first", **common)
+    task = compare_peers.make_task(
+        train, test, schema, processor, tmp_path / "task", forecast_entities="all", **common
+    )
+    assert len(only_first["origins"]) == 3 and len(task["origins"]) == 6
+    assert task["forecast_entities"] == "all" and "every entity" in task["protocol"]
+    series = pd.read_parquet(tmp_path / "task" / "forecast_series.parquet")
+    assert list(series["site"].unique()) == ["a", "b"]
+    for origin in task["origins"]:
+        span = series.iloc[origin - task["context"] : origin + task["horizon"]]
+        assert span["site"].nunique() == 1 and span["time"].is_monotonic_increasing
+
+    spec = importlib.util.spec_from_file_location("run_peers", BENCHMARKS / "peers" / "run_peers.py")
+    run_peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_peers)
+    histories = run_peers.origin_histories(run_peers.Task(tmp_path))
+    assert set(histories) == set(task["origins"])
+    for origin, (history, end, num_train) in histories.items():
+        site = series["site"].iloc[origin]
+        assert num_train == 60 and (history["site"] == site).all()
+        # the history ends right before the origin: the entity's training part, then its test rows up to the origin
+        assert history["time"].iloc[end - 1] == series["time"].iloc[origin - 1]
+        assert history["time"].is_monotonic_increasing
+    with pytest.raises(ValueError, match="forecast_entities"):
+        compare_peers.make_task(train, test, schema, processor, tmp_path / "x", forecast_entities="each", **common)

@@ -369,15 +369,26 @@ def run_linear_interpolation(task: Task, budget: float, seed: int) -> tuple[dict
 
 
 # ---------------------------------------------------------------------------------------------------- forecasters
-def full_history(task: Task) -> tuple[pd.DataFrame, int]:
-    """Training tail + test series of the forecast entity, and the offset of the test series in it."""
-    entity = task.schema.get("entity_column")
-    train = task.clean(task.train)
-    if entity:
-        train = train[train[entity] == task.series[entity].iloc[0]]
-    time_column = task.schema.get("time_column")
-    train = train.sort_values(time_column) if time_column else train
-    return pd.concat([train, task.clean(task.series)], ignore_index=True), len(train)
+def origin_histories(task: Task) -> dict[int, tuple[pd.DataFrame, int, int]]:
+    """
+    For every forecast origin: its entity's training part followed by that entity's part of the forecast series, the
+    row of the origin in it and the number of training rows (a panel task's forecast series holds every entity's
+    test part in turn).
+    """
+    entity, time_column = task.schema.get("entity_column"), task.schema.get("time_column")
+    train, series = task.clean(task.train), task.clean(task.series)
+    keys = series[entity] if entity else pd.Series(0, index=series.index)
+    starts = {key: int(rows[0]) for key, rows in keys.groupby(keys, sort=False).indices.items()}
+    histories = {}
+    for key, start in starts.items():
+        part = train[train[entity] == key] if entity else train
+        part = part.sort_values(time_column) if time_column else part
+        histories[key] = (pd.concat([part, series[keys == key]], ignore_index=True), len(part) - start, len(part))
+    result = {}
+    for origin in task.info["origins"]:
+        history, shift, num_train = histories[keys.iloc[origin]]
+        result[origin] = (history, shift + origin, num_train)
+    return result
 
 
 def run_seasonal_naive(task: Task, budget: float, seed: int) -> tuple[dict, dict]:
@@ -403,15 +414,13 @@ def run_autoets(task: Task, budget: float, seed: int, history_seasons: int = 14)
     from statsforecast.models import AutoETS
 
     period, horizon = task.info["seasonal_period"], task.info["horizon"]
-    history, offset = full_history(task)
     length = history_seasons * period
     parts = []
-    for origin in task.info["origins"]:
-        end = offset + origin
+    for origin, (history, end, num_train) in origin_histories(task).items():
         for name in task.targets:
             values = history[name].astype(float).iloc[max(0, end - length) : end].interpolate(limit_direction="both")
             if values.isna().all():  # a column missing throughout the window: its training mean
-                values = values.fillna(history[name].astype(float).iloc[:offset].mean())
+                values = values.fillna(history[name].astype(float).iloc[:num_train].mean())
             parts.append(pd.DataFrame({"unique_id": f"{origin}|{name}", "ds": np.arange(len(values)), "y": values}))
     frame = pd.concat(parts, ignore_index=True)
     started = time.perf_counter()
