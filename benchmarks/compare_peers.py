@@ -9,9 +9,10 @@ Three steps (the peers run in their own venv, see `benchmarks/peers/README.md`):
 `prepare` writes `RUN_DIR/task/`: the time split of `model_quality.py` (first 80 % per entity for training), the
 hidden-cell mask of its imputation test (10 % of the observed continuous non-metadata test cells, seed 1, the same
 cells as `model_quality.py`), the forecast origins (24 -> 24 on the regular grid of the test part: of a panel's first
-entity, or of every entity with `--forecast-entities all`) and the number of generated windows. Every method writes files to `RUN_DIR/outputs/METHOD/`: `synthetic.parquet` (long table with a
-`sequence_id` column), `imputed.parquet` (the test table with the hidden cells filled), `forecast.parquet`
-(`origin`, `step` and the target columns) and `timing.json` (train/sample seconds, peak RSS, versions).
+entity, or of every entity with `--forecast-entities all`) and the number of generated windows. Every method writes
+files to `RUN_DIR/outputs/METHOD/`: `synthetic.parquet` (long table with a `sequence_id` column), `imputed.parquet`
+(the test table with the hidden cells filled), `forecast.parquet` (`origin`, `step` and the target columns) and
+`timing.json` (train/sample seconds, peak RSS, versions).
 `score` produces TimeAutoDiff's outputs in a subprocess (so its peak RSS is its own), then scores every method with
 `timeautodiff_hf.metrics` and writes `benchmarks/results/peers_DATASET.json` and `.png`.
 """
@@ -521,6 +522,7 @@ def score_run(run: Path, processor, *, repeats: int = 3, steps: int = 400, refer
         "num_real_windows": len(real),
         "num_hidden_cells": int(hidden.to_numpy().sum()),
         "num_origins": len(task["origins"]),
+        "horizon": task["horizon"],
         "targets": task["targets"],
         "discriminative": {"num_repeats": repeats, "num_steps": steps},
         "results": rows,
@@ -546,7 +548,7 @@ def plot_report(report: dict, path: Path) -> None:
         (TRAINING_PERIOD, "marginal_distance", "marginal distance (training period)"),
         (TRAINING_PERIOD, "autocorrelation_error", "autocorrelation error (training period)"),
         ("imputation", "normalised_mae", "imputation MAE / train std"),
-        ("forecast", "normalised_mae", "24-step forecast MAE / train std"),
+        ("forecast", "normalised_mae", f"{report.get('horizon', 24)}-step forecast MAE / train std"),
     ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
     for axis, (task_name, metric, title) in zip(axes, panels):

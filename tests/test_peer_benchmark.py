@@ -91,7 +91,7 @@ def test_scoring_ranks_real_data_above_noise(compare_peers, tmp_path):
 
     report = compare_peers.score_run(tmp_path, processor, repeats=1, steps=30, reference_rows=False)
     assert {"dataset", "protocol", "results", "failures", "versions", "num_hidden_cells", "num_origins"} <= set(report)
-    assert report["failures"] == {"broken": "ImportError: x"}
+    assert report["failures"] == {"broken": "ImportError: x"} and report["horizon"] == 12
     rows = {(row["method"], row["task"]): row for row in report["results"]}
     tasks = ("generation", compare_peers.TRAINING_PERIOD, "imputation", "forecast")
     assert set(rows) == {(m, t) for m in ("perfect", "noise") for t in tasks}
