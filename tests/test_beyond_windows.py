@@ -160,17 +160,32 @@ def test_missing_modes_reproduce_or_remove_missing_cells(pipe):
 
 
 def test_missingness_calibration_brings_the_generated_rate_to_the_training_rate(pipe):
-    training_rate = pipe.processor.columns[pipe.processor.column_names.index("temperature")]["missing_rate"]
-    rates = {}
-    for candidates in (1, 8):
-        pipe.missingness_candidates = candidates
-        frame = pipe.generate(num_sequences=150, missing="as_data", num_inference_steps=2, generator=seeded(3))
-        rates[candidates] = frame["temperature"].isna().mean()
-        again = pipe.generate(num_sequences=150, missing="as_data", num_inference_steps=2, generator=seeded(3))
-        pd.testing.assert_frame_equal(frame, again)  # the choice is driven by the generator too
-    pipe.missingness_candidates = 4
-    assert abs(rates[8] - training_rate) < 0.03
-    assert abs(rates[8] - training_rate) < abs(rates[1] - training_rate)
+    column = pipe.processor.columns[pipe.processor.column_names.index("temperature")]
+    training_rate = column["missing_rate"]
+
+    def generated_rates() -> dict:
+        rates = {}
+        for candidates in (1, 8):
+            pipe.missingness_candidates = candidates
+            frame = pipe.generate(num_sequences=150, missing="as_data", num_inference_steps=2, generator=seeded(3))
+            rates[candidates] = frame["temperature"].isna().mean()
+            again = pipe.generate(num_sequences=150, missing="as_data", num_inference_steps=2, generator=seeded(3))
+            pd.testing.assert_frame_equal(frame, again)  # the choice is driven by the generator too
+        return rates
+
+    try:
+        rates = generated_rates()
+        assert abs(rates[8] - training_rate) < 0.03
+        # The candidates are chosen to steer the running rate to the target: moved away from what the model draws
+        # by itself, the target pulls the calibrated rate along (whatever the tiny model's own rate).
+        column["missing_rate"] = rates[1] + 0.1
+        steered = generated_rates()
+        assert steered[8] - rates[1] > 0.05
+        column["missing_rate"] = max(rates[1] - 0.1, 0.01)
+        assert rates[1] - generated_rates()[8] > 0.05
+    finally:
+        column["missing_rate"] = training_rate
+        pipe.missingness_candidates = 4
 
 
 def test_when_missingness_candidates_is_invalid_then_raises_value_error(pipe):

@@ -177,7 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vae_steps", "--vae-steps", type=int, default=1500, help="VAE optimisation steps.")
     add("--denoiser_steps", "--denoiser-steps", type=int, default=3000, help="Denoiser optimisation steps.")
     add("--batch_size", "--batch-size", type=int, default=64, help="Windows per batch per process.")
-    add("--learning_rate", "--learning-rate", type=float, default=1e-3, help="AdamW learning rate.")
+    add("--learning_rate", "--learning-rate", type=float, default=2e-3, help="AdamW learning rate.")
+    add(
+        "--vae_learning_rate",
+        "--vae-learning-rate",
+        type=float,
+        default=None,
+        help="AdamW learning rate of the VAE stage (default: --learning_rate).",
+    )
     add("--weight_decay", "--weight-decay", type=float, default=1e-4, help="AdamW weight decay.")
     add("--ema_decay", "--ema-decay", type=float, default=0.999, help="EMA decay of the denoiser (0 disables).")
     add("--gradient_accumulation_steps", "--gradient-accumulation-steps", type=int, default=1, help="Accumulation.")
@@ -304,8 +311,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name} must be non-negative, got {getattr(args, name)!r}.")
     if not 0 <= args.validation_fraction < 1:
         raise ValueError(f"--validation_fraction must be in [0, 1), got {args.validation_fraction!r}.")
-    if args.learning_rate <= 0:
-        raise ValueError(f"--learning_rate must be positive, got {args.learning_rate!r}.")
+    for name in ("learning_rate", "vae_learning_rate"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise ValueError(f"--{name} must be positive, got {getattr(args, name)!r}.")
     if args.max_train_minutes is not None and args.max_train_minutes <= 0:
         raise ValueError(f"--max_train_minutes must be positive, got {args.max_train_minutes!r}.")
     if args.latent_dim is not None and args.latent_dim < 1:
@@ -881,7 +889,8 @@ def make_loader(dataset: TensorDataset, args, accelerator: Accelerator) -> DataL
 
 
 def train_vae(accelerator, args, vae, dataset, validation_dataset, budget_seconds, resume_path, skip):
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    learning_rate = args.learning_rate if args.vae_learning_rate is None else args.vae_learning_rate
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate, weight_decay=args.weight_decay)
     if args.streaming:
         vae, optimizer = accelerator.prepare(vae, optimizer)
     else:
