@@ -529,3 +529,12 @@ def test_category_bars_follow_the_vocabulary_and_pool_rare_categories_as_other()
     labels, real, generated = category_shares(table["hr"], synthetic, processor, "hr", max_bars=12)
     assert len(labels) == 12 and labels[-1] == "other" and labels[:-1] == sorted(labels[:-1], key=int)
     assert np.isclose(real.sum(), 1.0) and np.isclose(generated.sum(), 1.0)
+
+
+def test_category_line_panels_label_indices_with_their_categories():
+    from timeautodiff_hf.plotting import category_tick_formatter
+
+    formatter = category_tick_formatter([1, 2, 3, 4])  # bike sharing's weathersit: index 0 is category 1
+    assert [formatter(value, None) for value in (0.0, 1.0, 3.0)] == ["1", "2", "4"]
+    assert formatter(0.5, None) == "" and formatter(4.0, None) == "" and formatter(-1.0, None) == ""
+    assert category_tick_formatter(["rain", "sun"])(1.0, None) == "sun"

@@ -85,10 +85,15 @@ def plot_generated_sequences(
             start = int(rng.integers(0, max(1, len(piece) - length + 1)))
             real_windows.append(piece.iloc[start : start + length])
     for row, name in enumerate(columns):
-        kind = next(c["kind"] for c in processor.columns if c["name"] == name)
+        column = next(c for c in processor.columns if c["name"] == name)
+        kind = column["kind"]
         for _, group in groups[:num_sequences]:
             axes[row][0].plot(np.arange(len(group)), _numeric(group[name], processor, name), alpha=0.8)
         axes[row][0].set_title(f"synthetic: {name}", fontsize=9)
+        if kind != "continuous":  # lines are drawn at category indices: label the axis with the categories
+            for axis in axes[row][:num_panels]:
+                axis.yaxis.set_major_locator(_integer_locator())
+                axis.yaxis.set_major_formatter(category_tick_formatter(column["categories"]))
         if real is not None:
             for window in real_windows:
                 axes[row][1].plot(np.arange(len(window)), _numeric(window[name], processor, name), alpha=0.8)
@@ -155,6 +160,23 @@ def category_shares(
         real_values = np.append(real_values, max(0.0, 1.0 - real_values.sum()))
         synthetic_values = np.append(synthetic_values, max(0.0, 1.0 - synthetic_values.sum()))
     return labels, real_values, synthetic_values
+
+
+def category_tick_formatter(categories: list):
+    """Matplotlib tick formatter that writes a category index as its category (empty between categories)."""
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _position) -> str:
+        index = int(round(value))
+        return str(categories[index]) if abs(value - index) < 1e-6 and 0 <= index < len(categories) else ""
+
+    return FuncFormatter(label)
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=8, integer=True)
 
 
 def _category_counts(series: pd.Series, categories: list) -> np.ndarray:
