@@ -176,5 +176,10 @@ def test_panel_forecast_task_keeps_every_origin_inside_one_entity(compare_peers,
         # the history ends right before the origin: the entity's training part, then its test rows up to the origin
         assert history["time"].iloc[end - 1] == series["time"].iloc[origin - 1]
         assert history["time"].is_monotonic_increasing
+    forecast = run_peers.run_seasonal_naive(run_peers.Task(tmp_path), 0.0, 0)[0]["forecast"]
+    for origin in task["origins"]:  # a season of the origin's own entity: site b's level is 100 higher
+        predicted = forecast.loc[forecast["origin"] == origin, "load"].to_numpy()
+        last_season = series["load"].iloc[origin - task["seasonal_period"] : origin].to_numpy()
+        assert np.array_equal(predicted, np.resize(last_season, task["horizon"]))
     with pytest.raises(ValueError, match="forecast_entities"):
         compare_peers.make_task(train, test, schema, processor, tmp_path / "x", forecast_entities="each", **common)

@@ -395,13 +395,13 @@ def run_seasonal_naive(task: Task, budget: float, seed: int) -> tuple[dict, dict
     started = time.perf_counter()
     period, horizon = task.info["seasonal_period"], task.info["horizon"]
     rows = []
-    series = task.clean(task.series)
-    for origin in task.info["origins"]:
+    for origin, (history, end, num_train) in origin_histories(task).items():
         frame = pd.DataFrame({"origin": origin, "step": np.arange(horizon)})
         for name in task.targets:
-            # a missing cell of the last season takes the latest observed value before it (never a sentinel)
-            history = series[name].astype(float).iloc[:origin].ffill().to_numpy()[origin - period : origin]
-            frame[name] = np.resize(history, horizon)
+            # a missing cell of the last season takes the latest observed value before it in the origin's entity's
+            # test rows (never a sentinel, never another entity's value)
+            last_season = history[name].astype(float).iloc[num_train:end].ffill().to_numpy()[-period:]
+            frame[name] = np.resize(last_season, horizon)
         rows.append(frame)
     seconds = time.perf_counter() - started
     return {"forecast": pd.concat(rows, ignore_index=True)}, {
