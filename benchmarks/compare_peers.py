@@ -46,6 +46,7 @@ from timeautodiff_hf.metrics import (  # noqa: E402
 OURS = "timeautodiff"
 TRAINING_PERIOD = "generation (training period)"
 SEQUENCE_ID = "sequence_id"
+FORECAST_ENTITIES = ("first", "all")  # a panel's forecast series: its first entity's test part, or every entity's
 
 
 # ---------------------------------------------------------------------------------------------------- task files
@@ -75,8 +76,8 @@ def make_task(
     forecast series is then the entities' test parts one after the other, and no origin's history or future crosses
     from one entity into the next. `"first"` (the default, and the tables of sessions 3-10) uses the first entity's.
     """
-    if forecast_entities not in ("first", "all"):
-        raise ValueError(f"`forecast_entities` must be 'first' or 'all', got {forecast_entities!r}.")
+    if forecast_entities not in FORECAST_ENTITIES:
+        raise ValueError(f"`forecast_entities` must be one of {FORECAST_ENTITIES}, got {forecast_entities!r}.")
     task_dir.mkdir(parents=True, exist_ok=True)
     train.reset_index(drop=True).to_parquet(task_dir / "train.parquet", index=False)
     test = test.reset_index(drop=True)
@@ -632,7 +633,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-origins", type=int, default=40, help="Forecast origins (per entity with 'all').")
     parser.add_argument(
         "--forecast-entities",
-        choices=["first", "all"],
+        choices=FORECAST_ENTITIES,
         default="first",
         help="Panels: forecast the first entity's test part (default) or every entity's (prepare).",
     )
