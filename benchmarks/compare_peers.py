@@ -46,6 +46,8 @@ from timeautodiff_hf.metrics import (  # noqa: E402
 OURS = "timeautodiff"
 TRAINING_PERIOD = "generation (training period)"
 SEQUENCE_ID = "sequence_id"
+# seasons of history every forecaster is given before an origin (AutoETS's `history_seasons` in peers/run_peers.py)
+FORECAST_HISTORY_SEASONS = 14
 FORECAST_ENTITIES = ("first", "all")  # a panel's forecast series: its first entity's test part, or every entity's
 
 
@@ -205,7 +207,7 @@ def command_ours(options) -> None:
     filled.to_parquet(out / "imputed.parquet", index=False)
 
     series = pd.read_parquet(task_dir / "forecast_series.parquet")
-    frames, seconds = our_forecasts(pipe, task, series, steps)
+    frames, seconds = our_forecasts(pipe, task, series, steps, pd.read_parquet(task_dir / "train.parquet"))
     for kind, frame in frames.items():
         frame.to_parquet(out / f"{kind}.parquet", index=False)
         timing["tasks"][kind] = {"train_seconds": train_seconds, "sample_seconds": seconds[kind]}
@@ -215,25 +217,55 @@ def command_ours(options) -> None:
     timing["peak_rss_scope"] = "inference process (loading + all three tasks); training RSS was not recorded"
     timing["versions"] = {"timeautodiff_hf": timeautodiff_hf.__version__, "torch": torch.__version__}
     sampler = "stochastic DPM-Solver++" if options.sampler == "sde-dpm" else "DPM-Solver++"
-    timing["settings"] = f"{sampler} {steps} steps; forecasts: median of 10 sample paths from {task['context']} steps"
+    timing["settings"] = (
+        f"{sampler} {steps} steps; forecasts: median of 10 sample paths, the model reading the last {task['context']} "
+        f"steps and the forecast calibration's baselines the last {FORECAST_HISTORY_SEASONS} seasons (as AutoETS)"
+    )
     (out / "timing.json").write_text(json.dumps(timing, indent=2))
     print(json.dumps(timing, indent=2))
 
 
-def our_forecasts(pipe, task: dict, series: pd.DataFrame, steps: int) -> tuple[dict, dict]:
+def forecast_histories(task: dict, train: pd.DataFrame, series: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """
+    For every forecast origin, the rows a forecaster may read: its entity's training part followed by that entity's
+    part of the forecast series up to the origin, the last `FORECAST_HISTORY_SEASONS` seasons of them (the history
+    AutoETS fits in `peers/run_peers.py`; the task's context when it has no season). Sentinels are kept.
+    """
+    schema = task["schema"]
+    entity, time_column = schema.get("entity_column"), schema.get("time_column")
+    length = max(task["context"], FORECAST_HISTORY_SEASONS * (task.get("seasonal_period") or 0))
+    keys = series[entity] if entity else pd.Series(0, index=series.index)
+    starts = {key: int(rows[0]) for key, rows in keys.groupby(keys, sort=False).indices.items()}
+    entity_rows = {}
+    for key, start in starts.items():
+        part = train[train[entity] == key] if entity else train
+        part = part.sort_values(time_column, kind="stable") if time_column else part
+        entity_rows[key] = (pd.concat([part, series[keys == key]], ignore_index=True), len(part) - start)
+    histories = {}
+    for origin in task["origins"]:
+        rows, shift = entity_rows[keys.iloc[origin]]
+        end = shift + origin
+        histories[origin] = rows.iloc[max(0, end - length) : end]
+    return histories
+
+
+def our_forecasts(pipe, task: dict, series: pd.DataFrame, steps: int, train: pd.DataFrame) -> tuple[dict, dict]:
     """
     Median of 10 forecast paths from every origin of the task, without and (when the model has metadata columns)
-    with the known future metadata: `({kind: frame with origin, step and the targets}, {kind: seconds})`.
+    with the known future metadata: `({kind: frame with origin, step and the targets}, {kind: seconds})`. The
+    model reads the last `context` steps of each origin's history, its forecast calibration's baselines all of it
+    (`forecast_histories`).
     """
     import torch
 
     schema, targets = task["schema"], task["targets"]
-    horizon, context = task["horizon"], task["context"]
+    horizon = task["horizon"]
     group_key = schema.get("time_column") or "step"
     frames = {"forecast": [], "forecast_known_future_metadata": []}
     seconds = {"forecast": 0.0, "forecast_known_future_metadata": 0.0}
+    histories = forecast_histories(task, train, series)
     for index, origin in enumerate(task["origins"]):
-        history = series.iloc[origin - context : origin]
+        history = histories[origin]
         truth = series.iloc[origin : origin + horizon]
         variants = {"forecast": None}
         if pipe.processor.metadata_columns:
@@ -638,7 +670,13 @@ def main(argv: list[str] | None = None) -> None:
         help="Panels: forecast the first entity's test part (default) or every entity's (prepare).",
     )
     parser.add_argument("--horizon", type=int, default=24, help="Forecast steps (prepare).")
-    parser.add_argument("--context", type=int, default=24, help="History steps given to forecasters (prepare).")
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=24,
+        help="History steps a forecast origin needs (prepare); "
+        f"statistical forecasters and our baselines read up to {FORECAST_HISTORY_SEASONS} seasons.",
+    )
     parser.add_argument("--inference-steps", type=int, default=20, help="DPM-Solver++ steps for our model.")
     parser.add_argument(
         "--sampler",

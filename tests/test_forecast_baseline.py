@@ -1,4 +1,4 @@
-"""Forecasts combined with a naive baseline (seasonal, last value, drift, damped trend) by backtest weights."""
+"""Forecasts combined with a naive baseline (seasonal, last value, drift, damped trend, Holt-Winters) by backtest."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from timeautodiff_hf import TimeAutoDiffPipeline
 from timeautodiff_hf.forecast_baseline import (
     BASELINES,
     baseline_forecast,
+    best_baseline,
     combine_with_baseline,
     fit_step_weights,
     seasonal_period,
 )
-from timeautodiff_hf.pipeline_timeautodiff import FORECAST_CALIBRATION_FILE
+from timeautodiff_hf.pipeline_timeautodiff import FORECAST_CALIBRATION_FILE, backtest_spans
 
 
 def test_seasonal_period_follows_the_time_step():
@@ -73,6 +74,55 @@ def test_damped_trend_stays_level_on_a_flat_noisy_series_and_skips_missing_cells
     assert np.isnan(baseline_forecast(np.array([1.0, np.nan, 2.0, 3.0]), 3, "damped_trend", None)).all(), (
         "needs four observed values"
     )
+
+
+def test_holt_winters_averages_the_season_over_years_and_follows_the_trend():
+    # eight years of a monthly season on a rising level, with noise: repeating the last year repeats its noise
+    rng = np.random.default_rng(0)
+    months = np.arange(108)
+    clean = 0.05 * months + 3.0 * np.sin(2 * np.pi * months / 12)
+    noisy = clean + rng.normal(0, 0.8, len(months))
+    history, future = noisy[:96], clean[96:]
+    errors = {kind: np.abs(baseline_forecast(history, 12, kind, 12) - future).mean() for kind in BASELINES}
+    assert errors["holt_winters"] < 0.7 * min(errors[kind] for kind in BASELINES if kind != "holt_winters"), errors
+    gappy = history.copy()
+    gappy[[5, 40, 41, 95]] = np.nan
+    assert np.abs(baseline_forecast(gappy, 12, "holt_winters", 12) - future).mean() < 1.2 * errors["holt_winters"]
+    assert np.isnan(baseline_forecast(history[:23], 12, "holt_winters", 12)).all(), "needs two seasons"
+    assert np.isnan(baseline_forecast(history, 12, "holt_winters", None)).all(), "needs a season length"
+    leading_gap = np.concatenate([np.full(30, np.nan), history[30:]])  # phases count from the end: still aligned
+    from_later_start = baseline_forecast(leading_gap, 12, "holt_winters", 12)
+    assert np.abs(from_later_start - future).mean() < 1.5 * errors["holt_winters"]
+
+
+def test_a_baseline_known_at_few_origins_is_no_candidate():
+    # 10 origins, each forecasting rows 30..35 (+ origin) of a noisy column from the 30 rows before them
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=60)
+    values[24:36] = 0.25  # origin 0's last history values and its whole future: the last value is exact there
+    future = np.stack([np.arange(30, 36) + origin for origin in range(10)])
+    center = values[future] + rng.normal(0, 1.0, future.shape)
+    past = [np.arange(origin, 30 + origin) for origin in range(10)]
+    chosen = best_baseline(center, values, past, future, 6, None)
+    assert chosen["combined_mae"] <= chosen["model_mae"] + 1e-12
+    # with the other origins' histories missing (-1 rows) the baselines are known at origin 0 only, where the last
+    # value is perfect: scored there alone it would win; it is no candidate, the model's forecast is kept
+    blind = [rows if origin == 0 else np.full(30, -1) for origin, rows in enumerate(past)]
+    chosen = best_baseline(center, values, blind, future, 6, None)
+    assert chosen["weights"] == [0.0] * 6 and chosen["combined_mae"] == chosen["model_mae"]
+    assert chosen["baseline_mae"] is None
+
+
+def test_backtests_give_the_baselines_more_history_than_the_model():
+    segment = np.arange(100)
+    segment[10] = -1  # a bridged missing step, far enough back to be history of the baselines only
+    spans = backtest_spans([segment], context=24, horizon=6, first_held_out=80, extra_history=48)
+    assert len(spans) == 15  # forecasts starting at rows 80..94
+    first = spans[0]
+    assert first[-6:].tolist() == list(range(80, 86)) and len(first) == 24 + 6 + 48
+    assert first[0] == 8 and -1 in first, "the baselines' part may hold missing steps, the model's never"
+    assert (first[-30:] >= 0).all()
+    assert len(backtest_spans([segment], 24, 6, 80)[0]) == 30, "no extra history by default"
 
 
 def test_step_weights_pick_the_better_source_step_by_step():

@@ -181,5 +181,14 @@ def test_panel_forecast_task_keeps_every_origin_inside_one_entity(compare_peers,
         predicted = forecast.loc[forecast["origin"] == origin, "load"].to_numpy()
         last_season = series["load"].iloc[origin - task["seasonal_period"] : origin].to_numpy()
         assert np.array_equal(predicted, np.resize(last_season, task["horizon"]))
+    # ours reads the same history as AutoETS: the origin's own entity, training part first, up to the origin
+    ours = compare_peers.forecast_histories(task, train, series)
+    for origin, history in ours.items():
+        site = series["site"].iloc[origin]
+        expected, end, _ = histories[origin]
+        assert (history["site"] == site).all() and history["time"].is_monotonic_increasing
+        assert history["time"].iloc[-1] == series["time"].iloc[origin - 1]
+        length = min(end, compare_peers.FORECAST_HISTORY_SEASONS * task["seasonal_period"])
+        assert len(history) == length and history["time"].iloc[0] == expected["time"].iloc[end - length]
     with pytest.raises(ValueError, match="forecast_entities"):
         compare_peers.make_task(train, test, schema, processor, tmp_path / "x", forecast_entities="each", **common)

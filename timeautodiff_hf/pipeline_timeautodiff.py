@@ -40,6 +40,7 @@ from .blending import (
 from .category_paths import log_chain
 from .constraints import apply_constraints, check_constraints
 from .forecast_baseline import (
+    BASELINE_HISTORY_SEASONS,
     baseline_forecast,
     best_baseline,
     combine_with_baseline,
@@ -1123,13 +1124,15 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             step_days = approximate_step_days(to_offset(processor.time_info["frequency"]))
         period = seasonal_period(step_days)
         context = max(window, period or 0)
+        # the baselines read a longer history than the model's window (Holt-Winters fits several seasons)
+        extra_history = max(0, BASELINE_HISTORY_SEASONS * (period or 0) - context)
         cell_values, cell_mask = processor.encode_cells(table)
         timestamps, entities = processor._parse_time_and_entities(table, fitting=False)
         segments = [rows for _, rows in processor._segments(timestamps, entities, len(table))]
         shortest = max(1, window // 4)
         # a whole window if the held-out period gives enough origins for it, else the longest horizon that does
         for horizon in range(window, shortest - 1, -1):
-            spans = backtest_spans(segments, context, horizon, first_held_out)
+            spans = backtest_spans(segments, context, horizon, first_held_out, extra_history)
             if len(spans) >= MIN_BACKTEST_ORIGINS:
                 break
         if not spans:
@@ -1146,7 +1149,10 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             )
         spans = [spans[i] for i in np.unique(np.linspace(0, len(spans) - 1, num_origins).round().astype(int))]
         times = timestamps.to_numpy() if timestamps is not None else np.arange(len(table))
-        past, future = [span[:context] for span in spans], np.stack([span[context:] for span in spans])
+        future = np.stack([span[len(span) - horizon :] for span in spans])
+        # the model's history: the last `context` steps before each origin; the baselines': all of it
+        past = [span[len(span) - horizon - context : len(span) - horizon] for span in spans]
+        baseline_past = [span[: len(span) - horizon] for span in spans]
         targets = [c["name"] for c in processor.columns if c["kind"] == "continuous"]
         truth = {name: processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float) for name in targets}
         metadata = [processor.column_names.index(name) for name in processor.metadata_columns]
@@ -1189,7 +1195,7 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
                 decoded = processor.decode_column(processor.columns[position], values[..., position].reshape(-1))
                 paths = decoded.to_numpy(dtype=float).reshape(num_samples, len(spans), horizon)
                 center = np.median(paths, axis=0)
-                settings[name] = best_baseline(center, truth[name], past, future, horizon, period)
+                settings[name] = best_baseline(center, truth[name], baseline_past, future, horizon, period)
             calibration[key] = settings
         self.forecast_calibration = calibration
         return calibration
@@ -1823,10 +1829,14 @@ def check_model_index(folder: str | os.PathLike) -> None:
         )
 
 
-def backtest_spans(segments: list[np.ndarray], context: int, horizon: int, first_held_out: int) -> list[np.ndarray]:
+def backtest_spans(
+    segments: list[np.ndarray], context: int, horizon: int, first_held_out: int, extra_history: int = 0
+) -> list[np.ndarray]:
     """
     Every run of `context + horizon` consecutive rows of a segment (rows in time order, `-1` = a bridged missing
-    step) with no missing step and its last `horizon` rows (the forecast steps) at or after `first_held_out`.
+    step) with no missing step and its last `horizon` rows (the forecast steps) at or after `first_held_out`, each
+    preceded by up to `extra_history` earlier rows of its segment (missing steps allowed there: history for the
+    baselines only).
     """
     spans = []
     for rows in segments:
@@ -1837,5 +1847,5 @@ def backtest_spans(segments: list[np.ndarray], context: int, horizon: int, first
         for start in range(max(context, int(held_out[0])), len(rows) - horizon + 1):
             span = rows[start - context : start + horizon]
             if (span >= 0).all() and (span[context:] >= first_held_out).all():
-                spans.append(span)
+                spans.append(rows[max(0, start - context - extra_history) : start + horizon])
     return spans

@@ -73,12 +73,12 @@ def main():
 
     report = {
         "calibrated": {
-            kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps)[0].items()
+            kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps, train)[0].items()
         }
     }
     pipe.forecast_calibration = None
     report["model_alone"] = {
-        kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps)[0].items()
+        kind: score(frame) for kind, frame in our_forecasts(pipe, task, series, options.steps, train)[0].items()
     }
     seasonal_naive = run / "outputs" / "seasonal_naive" / "forecast.parquet"  # written by peers/run_peers.py
     report["seasonal_naive"] = score(pd.read_parquet(seasonal_naive)) if seasonal_naive.is_file() else "not run"
