@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -192,3 +193,20 @@ def test_panel_forecast_task_keeps_every_origin_inside_one_entity(compare_peers,
         assert len(history) == length and history["time"].iloc[0] == expected["time"].iloc[end - length]
     with pytest.raises(ValueError, match="forecast_entities"):
         compare_peers.make_task(train, test, schema, processor, tmp_path / "x", forecast_entities="each", **common)
+
+
+def test_a_peer_killed_before_recording_is_reported_failed_not_read_from_an_earlier_run(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("run_peers_killed", BENCHMARKS / "peers" / "run_peers.py")
+    run_peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_peers)
+    stale = tmp_path / "outputs" / "saits"
+    stale.mkdir(parents=True)
+    (stale / "timing.json").write_text(json.dumps({"method": "saits", "status": "ok"}))  # an earlier run's record
+    monkeypatch.setattr(
+        run_peers.subprocess, "run", lambda command, check: subprocess.CompletedProcess(command, returncode=-9)
+    )
+    monkeypatch.setattr(sys, "argv", ["run_peers.py", "--run-dir", str(tmp_path), "--peers", "saits"])
+    run_peers.main()
+    summary = json.loads((tmp_path / "outputs" / "run_peers.json").read_text())
+    assert summary["peers"]["saits"]["status"] == "failed"
+    assert "code -9 without writing timing.json" in summary["peers"]["saits"]["error"]

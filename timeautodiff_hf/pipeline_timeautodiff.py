@@ -933,7 +933,9 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
 
         Args:
             history (`pd.DataFrame`, `datasets.Dataset` or path): the past, one or several entities; missing cells
-                are allowed.
+                are allowed. The model reads the last training window of each entity; the forecast calibration's
+                baselines read more (a season for seasonal naive, up to 8 seasons for Holt-Winters), so give that
+                much history where you have it.
             horizon (`int`): number of future steps per entity. Longer than half the training window is forecast in
                 chunks, each conditioned on the previous one.
             metadata_future (`pd.DataFrame`, *optional*): known future metadata (e.g. the weather forecast, holidays):
@@ -1084,7 +1086,8 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
         history before it and a training window after it), the model forecasts one window ahead, without and
         (when the table has metadata columns) with the true future metadata. For every continuous column the
         baseline (seasonal naive over the season the time step implies, e.g. 24 for hourly data, the last value, the
-        drift or a damped trend) and the per-step weight with the smallest absolute error are kept in
+        drift, a damped trend or Holt-Winters, which read up to 8 seasons before each origin while the model reads
+        its window) and the per-step weight with the smallest absolute error are kept in
         `self.forecast_calibration` (saved by `save_pretrained`; see `timeautodiff_hf.forecast_baseline`). Use a period
         the model was not trained on (the training script uses its validation period): errors on training data favour
         the model. With `history` (the period just before, e.g. the training period), origins early in `table` take

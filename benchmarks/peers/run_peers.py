@@ -510,8 +510,17 @@ def main() -> None:
         started = time.perf_counter()
         command = [sys.executable, __file__, "--run-dir", str(run_dir), "--child", peer, "--seed", str(options.seed)]
         command += ["--budget-minutes", str(budget / 60.0), "--csdi-samples", str(options.csdi_samples)]
-        subprocess.run(command, check=False)
-        record = json.loads((run_dir / "outputs" / peer / "timing.json").read_text())
+        timing_file = run_dir / "outputs" / peer / "timing.json"
+        timing_file.unlink(missing_ok=True)  # never read an earlier run's record as this one's
+        returncode = subprocess.run(command, check=False).returncode
+        if timing_file.is_file():
+            record = json.loads(timing_file.read_text())
+        else:  # killed (out of memory, a signal) before it could record anything
+            record = {
+                "method": peer,
+                "status": "failed",
+                "error": f"its process ended with code {returncode} without writing timing.json",
+            }
         record.pop("traceback", None)
         record["process_seconds"] = time.perf_counter() - started
         summary["peers"][peer] = record
