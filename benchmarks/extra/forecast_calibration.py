@@ -29,6 +29,12 @@ from timeautodiff_hf import TimeAutoDiffPipeline
 from timeautodiff_hf.trainer import calibrate_forecasts
 
 
+def last_observed(values: pd.Series) -> float:
+    """The last observed value (NaN when the column is missing throughout, e.g. AirQuality's NMHC(GT))."""
+    observed = values.dropna()
+    return float(observed.iloc[-1]) if len(observed) else float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--run-dir", required=True)
@@ -58,9 +64,13 @@ def main():
     pipe.save_pretrained(model)
     for key in ("columns", "columns_with_future_metadata"):
         for name, setting in calibration.get(key, {}).items():
+            errors = {
+                kind: "-" if setting[f"{kind}_mae"] is None else f"{setting[f'{kind}_mae']:.3f}"
+                for kind in ("model", "baseline", "combined")
+            }  # unknown (None) where the column is missing throughout the backtest
             print(
-                f"{key:30s} {name:16s} {setting['baseline']:10s} model {setting['model_mae']:.3f} baseline "
-                f"{setting['baseline_mae']:.3f} combined {setting['combined_mae']:.3f} weights "
+                f"{key:30s} {name:16s} {setting['baseline']:10s} model {errors['model']} baseline "
+                f"{errors['baseline']} combined {errors['combined']} weights "
                 f"{setting['weights'][0]:.1f}..{setting['weights'][-1]:.1f}"
             )
     print(f"calibration: {seconds:.1f} s on {len(validation)} validation rows, {calibration['num_origins']} origins")
@@ -88,7 +98,7 @@ def main():
                 {
                     "origin": origin,
                     "step": np.arange(task["horizon"]),
-                    **{n: truth[n].iloc[origin - task["context"] : origin].dropna().iloc[-1] for n in task["targets"]},
+                    **{n: last_observed(truth[n].iloc[origin - task["context"] : origin]) for n in task["targets"]},
                 }
             )
             for origin in task["origins"]
