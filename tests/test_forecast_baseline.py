@@ -283,6 +283,23 @@ def test_a_falling_drift_never_takes_a_non_negative_column_below_zero(trained):
     assert forecast["load"].min() == 0 and forecast.groupby("station")["load"].first().max() <= 2
 
 
+def test_a_history_too_short_for_the_calibrated_baseline_keeps_the_model_and_says_so(trained, caplog):
+    _, pipe = trained
+    saved = pipe.forecast_calibration
+    history = make_tiny_table(num_steps=30, seed=7)  # 30 steps: a season of 24, not the two Holt-Winters needs
+    pipe.forecast_calibration = {"period": 24, "columns": {"load": {"baseline": "holt_winters", "weights": [1.0]}}}
+    with caplog.at_level("WARNING", logger="timeautodiff_hf.pipeline_timeautodiff"):
+        calibrated = pipe.forecast(
+            history, horizon=6, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+        )
+    pipe.forecast_calibration = None
+    alone = pipe.forecast(history, horizon=6, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    pipe.forecast_calibration = saved
+    assert calibrated["load"].tolist() == alone["load"].tolist()
+    assert calibrated.attrs["forecast_baselines"] == {}, "a baseline no series could use is not reported as used"
+    assert "'load' (holt_winters) in 2 of 2 series" in caplog.text and "2-8 seasons for Holt-Winters" in caplog.text
+
+
 def test_a_column_missing_throughout_the_backtest_keeps_the_model_and_writes_strict_json(trained):
     _, pipe = trained
     saved = pipe.forecast_calibration

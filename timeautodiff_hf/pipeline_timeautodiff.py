@@ -17,6 +17,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from pandas.tseries.frequencies import to_offset
+from transformers.utils import logging
 
 from .anchoring import anchor_to_observed
 from .blending import (
@@ -52,6 +53,8 @@ from .modeling_denoiser import TimeAutoDiffDenoiser
 from .modeling_vae import TimeAutoDiffVAE
 from .processing_timeautodiff import TimeAutoDiffProcessor, approximate_step_days, round_like_column
 from .table_io import read_table
+
+logger = logging.get_logger(__name__)
 
 # Every component a TimeAutoDiff folder may name in its model_index.json. Anything else is refused before diffusers
 # imports it, so a tampered or foreign folder cannot make us import arbitrary modules.
@@ -1049,22 +1052,38 @@ class TimeAutoDiffPipeline(DiffusionPipeline):
             settings = calibration.get("columns_with_future_metadata", settings)
             settings = {name: s for name, s in settings.items() if name not in self.processor.metadata_columns}
         columns = {column["name"]: column for column in self.processor.columns}
-        applied = {}
+        applied, unavailable = {}, {}
         for name, setting in settings.items():
             if name not in frames.columns or name not in table.columns:
                 continue
             history = self.processor._apply_missing_sentinels(table[name], name).to_numpy(dtype=float)
             paths = frames[name].to_numpy(dtype=float, copy=True).reshape(num_samples, len(histories), horizon)
             centers = np.median(paths, axis=0)  # forecasts are decoded complete (no missing draws)
+            used = False
             for index, rows in enumerate(histories):
                 baseline = baseline_forecast(history[rows], horizon, setting["baseline"], calibration.get("period"))
+                if np.isnan(baseline).all() and any(setting["weights"]):
+                    unavailable.setdefault(f"{name!r} ({setting['baseline']})", []).append(index)
+                else:
+                    used = True
                 paths[:, index] = combine_with_baseline(paths[:, index], centers[index], baseline, setting["weights"])
             if columns[name]["min"] >= 0:  # a non-negative quantity stays so when a drift is followed downwards
                 paths = np.maximum(paths, 0.0)
             values = round_like_column(paths.reshape(-1), columns[name])
             frames[name] = pd.Series(values, index=frames.index).astype(frames[name].dtype)
-            applied[name] = setting["baseline"]
-        frames.attrs["forecast_baselines"] = applied
+            if used:
+                applied[name] = setting["baseline"]
+        frames.attrs["forecast_baselines"] = applied  # the columns whose baseline some series could use
+        if unavailable:
+            period = calibration.get("period")
+            where = ", ".join(
+                f"{column} in {len(series)} of {len(histories)} series" for column, series in unavailable.items()
+            )
+            needed = f"a season ({period} steps) for seasonal naive, 2-8 seasons for Holt-Winters, " if period else ""
+            logger.warning(
+                f"The forecast calibration's baseline could not be computed from the history given for {where}: those "
+                f"forecasts keep the model's values. Give more history: {needed}a few observed values for the others."
+            )
         return frames
 
     @torch.no_grad()
