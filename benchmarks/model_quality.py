@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import load  # noqa: E402
 
 from timeautodiff_hf import TimeAutoDiffPipeline  # noqa: E402
+from timeautodiff_hf.forecast_baseline import BASELINE_HISTORY_SEASONS  # noqa: E402
 from timeautodiff_hf.metrics import autocorrelation_error, marginal_distances  # noqa: E402
 from timeautodiff_hf.trainer import main as train  # noqa: E402
 from timeautodiff_hf.trainer import parse_args  # noqa: E402
@@ -260,8 +261,10 @@ def evaluate_forecast(
     scales = training_scales(processor, train_table, targets)
     with_metadata = []
     started = time.perf_counter()
+    # the model reads the last `context` steps; the forecast calibration's baselines up to 8 seasons (Holt-Winters)
+    history_length = max(context, BASELINE_HISTORY_SEASONS * period)
     for index, origin in enumerate(origins):
-        history = series.iloc[origin - context : origin]
+        history = series.iloc[max(0, origin - history_length) : origin]
         truth = series.iloc[origin : origin + horizon]
         forecast = pipe.forecast(
             history,
