@@ -32,8 +32,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "peers"))
 
 from model_quality import continuous_targets, forecast_origins, hidden_cells  # noqa: E402
+from run_peers import HISTORY_SEASONS as FORECAST_HISTORY_SEASONS  # noqa: E402
+from run_peers import entity_histories  # noqa: E402
 
 from timeautodiff_hf.metrics import (  # noqa: E402
     autocorrelation_error,
@@ -46,8 +49,6 @@ from timeautodiff_hf.metrics import (  # noqa: E402
 OURS = "timeautodiff"
 TRAINING_PERIOD = "generation (training period)"
 SEQUENCE_ID = "sequence_id"
-# seasons of history every forecaster is given before an origin (AutoETS's `history_seasons` in peers/run_peers.py)
-FORECAST_HISTORY_SEASONS = 14
 FORECAST_ENTITIES = ("first", "all")  # a panel's forecast series: its first entity's test part, or every entity's
 
 
@@ -227,26 +228,13 @@ def command_ours(options) -> None:
 
 def forecast_histories(task: dict, train: pd.DataFrame, series: pd.DataFrame) -> dict[int, pd.DataFrame]:
     """
-    For every forecast origin, the rows a forecaster may read: its entity's training part followed by that entity's
-    part of the forecast series up to the origin, the last `FORECAST_HISTORY_SEASONS` seasons of them (the history
-    AutoETS fits in `peers/run_peers.py`; the task's context when it has no season). Sentinels are kept.
+    For every forecast origin, the rows a forecaster may read (`run_peers.entity_histories`: its own entity, training
+    part first), the last `FORECAST_HISTORY_SEASONS` seasons of them, as AutoETS reads them (the task's context when
+    it has no season). Sentinels are kept.
     """
-    schema = task["schema"]
-    entity, time_column = schema.get("entity_column"), schema.get("time_column")
     length = max(task["context"], FORECAST_HISTORY_SEASONS * (task.get("seasonal_period") or 0))
-    keys = series[entity] if entity else pd.Series(0, index=series.index)
-    starts = {key: int(rows[0]) for key, rows in keys.groupby(keys, sort=False).indices.items()}
-    entity_rows = {}
-    for key, start in starts.items():
-        part = train[train[entity] == key] if entity else train
-        part = part.sort_values(time_column, kind="stable") if time_column else part
-        entity_rows[key] = (pd.concat([part, series[keys == key]], ignore_index=True), len(part) - start)
-    histories = {}
-    for origin in task["origins"]:
-        rows, shift = entity_rows[keys.iloc[origin]]
-        end = shift + origin
-        histories[origin] = rows.iloc[max(0, end - length) : end]
-    return histories
+    histories = entity_histories(train, series, task["schema"], task["origins"])
+    return {origin: rows.iloc[max(0, end - length) : end] for origin, (rows, end, _) in histories.items()}
 
 
 def our_forecasts(pipe, task: dict, series: pd.DataFrame, steps: int, train: pd.DataFrame) -> tuple[dict, dict]:

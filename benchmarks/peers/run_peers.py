@@ -56,6 +56,10 @@ class BudgetReached(Exception):
 
 
 # ---------------------------------------------------------------------------------------------------- task helpers
+# Seasons of history a statistical forecaster reads before an origin (compare_peers gives ours the same).
+HISTORY_SEASONS = 14
+
+
 class Task:
     def __init__(self, run_dir: Path):
         folder = run_dir / "task"
@@ -369,26 +373,32 @@ def run_linear_interpolation(task: Task, budget: float, seed: int) -> tuple[dict
 
 
 # ---------------------------------------------------------------------------------------------------- forecasters
-def origin_histories(task: Task) -> dict[int, tuple[pd.DataFrame, int, int]]:
+def entity_histories(
+    train: pd.DataFrame, series: pd.DataFrame, schema: dict, origins: list[int]
+) -> dict[int, tuple[pd.DataFrame, int, int]]:
     """
     For every forecast origin: its entity's training part followed by that entity's part of the forecast series, the
     row of the origin in it and the number of training rows (a panel task's forecast series holds every entity's
     test part in turn).
     """
-    entity, time_column = task.schema.get("entity_column"), task.schema.get("time_column")
-    train, series = task.clean(task.train), task.clean(task.series)
+    entity, time_column = schema.get("entity_column"), schema.get("time_column")
     keys = series[entity] if entity else pd.Series(0, index=series.index)
     starts = {key: int(rows[0]) for key, rows in keys.groupby(keys, sort=False).indices.items()}
     histories = {}
     for key, start in starts.items():
         part = train[train[entity] == key] if entity else train
-        part = part.sort_values(time_column) if time_column else part
+        part = part.sort_values(time_column, kind="stable") if time_column else part
         histories[key] = (pd.concat([part, series[keys == key]], ignore_index=True), len(part) - start, len(part))
     result = {}
-    for origin in task.info["origins"]:
+    for origin in origins:
         history, shift, num_train = histories[keys.iloc[origin]]
         result[origin] = (history, shift + origin, num_train)
     return result
+
+
+def origin_histories(task: Task) -> dict[int, tuple[pd.DataFrame, int, int]]:
+    """`entity_histories` of the task's origins, missing-value sentinels as NaN."""
+    return entity_histories(task.clean(task.train), task.clean(task.series), task.schema, task.info["origins"])
 
 
 def run_seasonal_naive(task: Task, budget: float, seed: int) -> tuple[dict, dict]:
@@ -409,7 +419,7 @@ def run_seasonal_naive(task: Task, budget: float, seed: int) -> tuple[dict, dict
     }
 
 
-def run_autoets(task: Task, budget: float, seed: int, history_seasons: int = 14) -> tuple[dict, dict]:
+def run_autoets(task: Task, budget: float, seed: int, history_seasons: int = HISTORY_SEASONS) -> tuple[dict, dict]:
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
 
