@@ -363,6 +363,12 @@ def main():
     parser.add_argument("--num-scenarios", type=int, default=20)
     parser.add_argument("--inference-steps", type=int, default=20, help="DPM-Solver++ steps for every task.")
     parser.add_argument("--extra-train-flags", default="", help="Extra training flags, space separated.")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="Where the pipeline samples (cpu, cuda). Training runs where accelerate puts it (a GPU when one is "
+        "visible); the JSON records both.",
+    )
     options = parser.parse_args()
     root = Path(__file__).resolve().parent
     run_dir = Path(options.run_dir or root / "runs" / options.dataset)
@@ -393,13 +399,15 @@ def main():
     train_seconds = time.perf_counter() - started
     record = json.loads((run_dir / "model" / "training_args.json").read_text())
     train_seconds = record.get("train_seconds", train_seconds)
-    pipe = TimeAutoDiffPipeline.from_pretrained(run_dir / "model")
+    pipe = TimeAutoDiffPipeline.from_pretrained(run_dir / "model").to(options.device)
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     report = {
         "dataset": options.dataset,
         "quick": options.quick,
         "train_seconds": round(train_seconds, 1),
+        "train_device": record.get("device_name", "not recorded"),
+        "sample_device": torch.cuda.get_device_name() if options.device.startswith("cuda") else options.device,
         "rows_train": len(train_table),
         "rows_test": len(test_table),
         "inference": f"DPMSolverMultistepScheduler, {options.inference_steps} steps",
@@ -415,6 +423,9 @@ def main():
         report["conditioning"] = evaluate_conditioning(
             pipe, test_table, target, contrast, options.inference_steps, 3 if options.quick else options.num_scenarios
         )
+    if torch.cuda.is_initialized():
+        # training and evaluation run in this process: the peak of both
+        report["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, default=float))
     print(json.dumps(report, indent=2, default=float))

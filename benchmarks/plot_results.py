@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,5 +82,57 @@ def plot_speed() -> Path | None:
     return output
 
 
+def plot_gpu() -> Path | None:
+    """The same model's `speed.py` runs on the CPU box (`speed.json`) and on GPUs (`gpu_*_speed.json`)."""
+    cpu_path, gpu_paths = RESULTS / "speed.json", sorted(RESULTS.glob("gpu_*_speed.json"))
+    if not cpu_path.is_file() or not gpu_paths:
+        return None
+    runs = {"CPU (2 cores)": json.loads(cpu_path.read_text())}
+    for path in gpu_paths:
+        report = json.loads(path.read_text())
+        runs[report.get("device_name", path.stem)] = report
+    figure, axes = plt.subplots(1, 4, figsize=(20, 4))
+    width = 0.8 / len(runs)
+    for index, (name, report) in enumerate(runs.items()):
+        samplers = report["samplers"]
+        labels = [
+            f"{row['scheduler']}-{row['steps']}" + ("" if row.get("dtype", "float32") == "float32" else " bf16")
+            for row in samplers
+        ]
+        positions = [position + index * width for position in range(len(labels))]
+        axes[0].bar(positions, [row["seconds_200x24"] for row in samplers], width, label=name)
+        axes[0].set_xticks([position + 0.4 - width / 2 for position in range(len(labels))], labels, rotation=45)
+        sizes = report["throughput_fast"]
+        axes[1].plot(
+            [row["sequences"] for row in sizes], [row["sequences_per_second"] for row in sizes], "o-", label=name
+        )
+        lengths = report["sequence_length_fast_200_sequences"]
+        axes[2].plot(
+            [row["sequence_length"] for row in lengths],
+            [row["whole_windows_seconds"] for row in lengths],
+            "o-",
+            label=name,
+        )
+        columns = report["columns_fast_200_sequences"]
+        axes[3].plot([row["columns"] for row in columns], [row["seconds"] for row in columns], "o-", label=name)
+    axes[0].set_title("seconds for 200 x 24-step sequences", fontsize=9)
+    axes[1].set_title("sequences / second by request size (sde-dpm 10)", fontsize=9)
+    axes[2].set_title("seconds vs sequence length (200 sequences, sde-dpm 10)", fontsize=9)
+    axes[3].set_title("seconds vs number of columns (200 x 24, latent_dim 8)", fontsize=9)
+    for axis in axes:
+        axis.set_yscale("log")
+        axis.legend(fontsize=7)
+    for axis in axes[1:]:
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    lengths = [row["sequence_length"] for row in runs["CPU (2 cores)"]["sequence_length_fast_200_sequences"]]
+    axes[2].set_xticks(lengths, [str(length) for length in lengths])
+    figure.tight_layout()
+    output = RESULTS / "speed_gpu.png"
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
 if __name__ == "__main__":
-    print(plot_quality(), plot_speed())
+    print(plot_quality(), plot_speed(), plot_gpu())

@@ -309,6 +309,8 @@ def main():
     print(report["columns_fast_200_sequences"], flush=True)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     report["minor_page_faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    if torch.cuda.is_initialized():
+        report["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     output = Path(options.output or root / "results" / f"speed{'_quick' if options.quick else ''}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -50,6 +50,7 @@ def test_training_writes_a_complete_pipeline_folder(model_dir):
     assert not list(model_dir.rglob("*.bin")) and not list(model_dir.rglob("*.pkl"))
     training_args = json.loads((model_dir / "training_args.json").read_text())
     assert training_args["args"]["sequence_length"] == 8 and "torch" in training_args["versions"]
+    assert training_args["device"] == "cpu" and training_args["num_processes"] == 1
 
 
 def test_unconditional_generation_keeps_schema_dtypes_and_categories(pipe):

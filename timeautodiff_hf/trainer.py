@@ -717,7 +717,9 @@ def main(args: argparse.Namespace) -> TimeAutoDiffPipeline:
     if accelerator.is_main_process:
         calibrate_forecasts(pipeline, validation_table, args, history=train_table)
         num_windows = train_dataset.windows_per_pass if args.streaming else len(train_dataset)
-        write_training_args(args, output_dir, time.monotonic() - started, num_windows)
+        write_training_args(
+            args, output_dir, time.monotonic() - started, num_windows, accelerator.device, accelerator.num_processes
+        )
         try:
             save_with_card(pipeline, output_dir)
         except OSError as error:
@@ -1211,7 +1213,15 @@ def check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
         )
 
 
-def write_training_args(args: argparse.Namespace, output_dir: Path, seconds: float, num_windows: int) -> None:
+def write_training_args(
+    args: argparse.Namespace,
+    output_dir: Path,
+    seconds: float,
+    num_windows: int,
+    device: torch.device,
+    num_processes: int,
+) -> None:
+    """Record the flags, wall time, hardware and library versions of a run, so its timing can be compared."""
     import accelerate
     import diffusers
     import transformers
@@ -1222,6 +1232,10 @@ def write_training_args(args: argparse.Namespace, output_dir: Path, seconds: flo
         "args": vars(args),
         "train_seconds": round(seconds, 2),
         "num_training_windows": num_windows,
+        # the hardware the wall time was measured on
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "num_processes": num_processes,
         "versions": {
             "timeautodiff_hf": __version__,
             "torch": torch.__version__,
