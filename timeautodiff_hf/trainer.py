@@ -1234,7 +1234,7 @@ def write_training_args(
         "num_training_windows": num_windows,
         # the hardware the wall time was measured on
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "num_processes": num_processes,
         "versions": {
             "timeautodiff_hf": __version__,
