@@ -1,6 +1,7 @@
 """The `timeautodiff` command line on a tiny trained model: every verb, its files, and its error messages."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -177,7 +178,10 @@ def test_evaluate_writes_report_plots_and_updates_the_card(model_dir, tmp_path, 
 def test_card_command_renders_the_model_card(model_dir, tmp_path):
     (model_dir / "README.md").unlink()
     assert main(["card", str(model_dir)]) == 0
-    assert "TimeAutoDiff" in (model_dir / "README.md").read_text()
+    card = (model_dir / "README.md").read_text()
+    assert "TimeAutoDiff" in card
+    # the run's wall time and device come from training_args.json
+    assert re.search(r"Training took \d+ s on cpu\.", card)
 
 
 @pytest.mark.parametrize(

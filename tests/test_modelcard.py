@@ -184,6 +184,31 @@ def test_training_arguments_versions_and_base_info_are_tabulated():
     assert "| `note` | a\\|b |" in text  # pipes are escaped inside table cells
 
 
+@pytest.mark.parametrize(
+    "hardware, sentence",
+    [
+        (
+            {"train_seconds": 158.1, "device_name": "NVIDIA H200", "num_processes": 1},
+            "Training took 158 s on NVIDIA H200.",
+        ),
+        (
+            {"train_seconds": 300, "device_name": "NVIDIA H100", "num_processes": 4},
+            "took 300 s on NVIDIA H100 (4 processes).",
+        ),
+        ({"train_seconds": 42.0, "device_name": None, "num_processes": None}, "Training took 42 s."),
+    ],
+)
+def test_training_wall_time_and_hardware_are_stated(hardware, sentence):
+    text = build_model_card(schema=make_schema(), training_args={"learning_rate": 0.002, "hardware": hardware}).text
+    assert sentence in text
+    assert "`hardware`" not in text  # a sentence, not an argument row
+
+
+def test_without_a_recorded_wall_time_no_training_time_is_claimed():
+    text = build_model_card(schema=make_schema(), training_args={"hardware": {"device_name": "cpu"}}).text
+    assert "Training took" not in text
+
+
 def test_packaged_template_and_model_cards_copy_are_identical():
     assert PACKAGED_TEMPLATE.read_text(encoding="utf-8") == CANONICAL_COPY.read_text(encoding="utf-8")
     assert load_template() == PACKAGED_TEMPLATE.read_text(encoding="utf-8")

@@ -78,7 +78,8 @@ def save_with_card(
     training_args = None
     if (save_directory / "training_args.json").is_file():
         record = json.loads((save_directory / "training_args.json").read_text())
-        training_args = {**record.get("args", {}), "versions": record.get("versions", {})}
+        hardware = {key: record.get(key) for key in ("train_seconds", "device_name", "num_processes")}
+        training_args = {**record.get("args", {}), "versions": record.get("versions", {}), "hardware": hardware}
     if eval_results is None and (save_directory / "evaluation_report.json").is_file():
         eval_results = flatten_report(json.loads((save_directory / "evaluation_report.json").read_text()))
     schema = {**pipeline.processor.schema(), "latent_dim": pipeline.vae.config.latent_dim}

@@ -82,7 +82,8 @@ def build_model_card(
             `"entity_column"`, `"frequency"`, `"sequence_length"` and `"latent_dim"`.
         training_args (`dict`, *optional*):
             Training hyperparameters to list (entries set to `None` are skipped). Library versions may be given as a
-            `{"library": "version"}` dict under the `"versions"` key.
+            `{"library": "version"}` dict under the `"versions"` key, and the run's wall time and hardware as
+            `{"train_seconds": ..., "device_name": ..., "num_processes": ...}` under the `"hardware"` key.
         eval_results (`dict`, *optional*):
             Evaluation metrics, flat (`{"discriminative_score": 0.08}`) or nested
             (`{"discriminative_score": {"mean": 0.08, "std": 0.01}}`, the mean is reported). Non-numeric entries
@@ -284,6 +285,21 @@ def _categories(column: dict) -> str:
     return shown
 
 
+def _training_run(hardware: dict) -> str | None:
+    """ "612 s on NVIDIA H200 (1 process)": how long training took and where, so readers can compare their own run."""
+    seconds = _as_number(hardware.get("train_seconds"))
+    if seconds is None:
+        return None
+    where = hardware.get("device_name")
+    processes = hardware.get("num_processes")
+    text = f"{seconds:.0f} s"
+    if where:
+        text += f" on {_cell(where)}"
+        if isinstance(processes, int) and processes > 1:
+            text += f" ({processes} processes)"
+    return text
+
+
 def _template_variables(
     *,
     schema: dict,
@@ -318,11 +334,14 @@ def _template_variables(
 
     training_rows = []
     version_rows = []
+    training_run = None
     for key, value in (training_args or {}).items():
         if value is None:
             continue
         if key == "versions" and isinstance(value, dict):
             version_rows = [{"name": _code(name), "value": _code(version)} for name, version in value.items()]
+        elif key == "hardware" and isinstance(value, dict):
+            training_run = _training_run(value)
         else:
             training_rows.append({"name": _code(key), "value": _cell(value)})
 
@@ -368,6 +387,7 @@ def _template_variables(
         "base_rows": base_rows,
         "training_rows": training_rows,
         "version_rows": version_rows,
+        "training_run": training_run,
         "evaluated": eval_results is not None,
         "eval_rows": eval_rows,
         "dcr_share": _number(dcr) if dcr is not None else None,
