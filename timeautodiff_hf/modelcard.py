@@ -286,7 +286,7 @@ def _categories(column: dict) -> str:
 
 
 def _training_run(hardware: dict) -> str | None:
-    """ "612 s on NVIDIA H200 (1 process)": how long training took and where, so readers can compare their own run."""
+    """How long training took and where (e.g. "612 s on NVIDIA H200"), so readers can compare their own runs."""
     seconds = _as_number(hardware.get("train_seconds"))
     if seconds is None:
         return None
